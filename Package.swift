@@ -1,0 +1,109 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "strata",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "StrataCore", targets: ["StrataCore"]),
+        .library(name: "StrataPostgres", targets: ["StrataPostgres"]),
+        .library(name: "StrataRedis", targets: ["StrataRedis"]),
+        .library(name: "StrataMem", targets: ["StrataMem"]),
+        .library(name: "StrataWorker", targets: ["StrataWorker"]),
+        .executable(name: "strata-worker", targets: ["strata-worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // C shims: headers and link flags come from pkg-config.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+
+        // Shared vocabulary: key templates and escaping, the L2 key layout, invalidation messages.
+        .target(
+            name: "StrataCore",
+            swiftSettings: strictSettings
+        ),
+        // PostgreSQL client over libpq.
+        .target(
+            name: "StrataPostgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Redis client over hiredis.
+        .target(
+            name: "StrataRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // L1: the in-process cache.
+        .target(
+            name: "StrataMem",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The worker's logic as a library; `strata-worker` only parses flags and starts it.
+        .target(
+            name: "StrataWorker",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                "StrataRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "strata-worker",
+            dependencies: [
+                "StrataWorker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
+        .testTarget(name: "StrataPostgresTests", dependencies: ["StrataPostgres"]),
+        .testTarget(name: "StrataRedisTests", dependencies: ["StrataRedis"]),
+        .testTarget(
+            name: "StrataMemTests",
+            dependencies: [
+                "StrataMem",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "StrataWorkerTests",
+            dependencies: ["StrataWorker", "StrataCore", "StrataPostgres", "StrataRedis"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+var strictSettings: [SwiftSetting] {
+    [.enableUpcomingFeature("ExistentialAny")]
+}
