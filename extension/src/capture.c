@@ -1,0 +1,385 @@
+/*
+ * capture.c
+ *		The capture trigger strata.capture(): renders the table's templates
+ *		against OLD and NEW rows and writes the keys not yet written in this
+ *		transaction to the outbox.
+ *
+ * Per transaction (memory in TopTransactionContext, dropped at commit/abort):
+ *	- a dedup set of every key, prefix and mark already written, each with the
+ *	  table it counts for and the subtransaction that wrote it;
+ *	- per table, the number of distinct entries written and whether the table
+ *	  collapsed.  Once a row would take a table past collapse_after entries,
+ *	  one row with op 'C' and the table's prefixes is written instead and
+ *	  nothing more for that table in this transaction.  TRUNCATE writes the
+ *	  same with op 'T' and also ends the table's capture for the transaction
+ *	  (its prefixes cover every later change).
+ * When a subtransaction aborts, its outbox rows are gone: entries it (or its
+ * children: their ids are larger) wrote are forgotten, and a collapse it
+ * made is undone, so later changes are written again.
+ */
+#include "strata.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(strata_capture);
+
+typedef struct DedupEntry
+{
+	char	   *key;			/* hash key: kind byte + key text */
+	Oid			relid;
+	SubTransactionId subid;
+} DedupEntry;
+
+typedef struct TableState
+{
+	Oid			relid;			/* hash key */
+	int			count;			/* distinct entries written for the table */
+	SubTransactionId collapsed_sub; /* Invalid: not collapsed */
+} TableState;
+
+static HTAB *dedup = NULL;
+static HTAB *tables = NULL;
+
+static uint32
+dedup_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+dedup_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+static void
+ensure_state(void)
+{
+	HASHCTL		ctl;
+
+	if (dedup != NULL)
+		return;
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(DedupEntry);
+	ctl.hash = dedup_hash;
+	ctl.match = dedup_match;
+	ctl.hcxt = TopTransactionContext;
+	dedup = hash_create("strata dedup", 256, &ctl,
+						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(TableState);
+	ctl.hcxt = TopTransactionContext;
+	tables = hash_create("strata tables", 16, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+void
+strata_capture_xact_end(void)
+{
+	/* the memory goes with TopTransactionContext */
+	dedup = NULL;
+	tables = NULL;
+	strata_rules_reset_use();
+}
+
+void
+strata_capture_subxact_abort(SubTransactionId subid)
+{
+	HASH_SEQ_STATUS status;
+	DedupEntry *d;
+	TableState *t;
+
+	if (dedup == NULL)
+		return;
+	hash_seq_init(&status, dedup);
+	while ((d = hash_seq_search(&status)) != NULL)
+	{
+		if (d->subid >= subid)
+		{
+			t = hash_search(tables, &d->relid, HASH_FIND, NULL);
+			if (t)
+				t->count--;
+			hash_search(dedup, &d->key, HASH_REMOVE, NULL);
+		}
+	}
+	hash_seq_init(&status, tables);
+	while ((t = hash_seq_search(&status)) != NULL)
+		if (t->collapsed_sub != InvalidSubTransactionId && t->collapsed_sub >= subid)
+			t->collapsed_sub = InvalidSubTransactionId;
+}
+
+/* Candidates of one row, before dedup. */
+typedef struct RowKeys
+{
+	List	   *keys;
+	List	   *prefixes;
+	List	   *marks;
+} RowKeys;
+
+/* Renders every template of r against one tuple. */
+static void
+render_tuple(StrataRules *r, HeapTuple tuple, TupleDesc desc, RowKeys *out)
+{
+	char	  **vals = palloc0(sizeof(char *) * Max(r->ncols, 1));
+	bool	   *done = palloc0(sizeof(bool) * Max(r->ncols, 1));
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < r->nkeys + r->nmarks; i++)
+	{
+		StrataTemplate *t = &r->templates[i];
+		bool		is_mark = (i >= r->nkeys);
+		bool		ok = true;
+		int			s;
+		char	   *key;
+
+		if (r->template_broken[i])
+		{
+			key = t->collapsed;
+			if (is_mark)
+				out->marks = lappend(out->marks, key);
+			else if (t->collapsed_is_prefix)
+				out->prefixes = lappend(out->prefixes, key);
+			else
+				out->keys = lappend(out->keys, key);
+			continue;
+		}
+
+		resetStringInfo(&buf);
+		for (s = 0; s < t->nsegs; s++)
+		{
+			StrataSegment *seg = &t->segs[s];
+
+			if (s > 0)
+				appendStringInfoChar(&buf, ':');
+			if (!seg->is_placeholder)
+			{
+				appendBinaryStringInfo(&buf, seg->text, seg->len);
+				continue;
+			}
+			if (!done[seg->col])
+			{
+				bool		isnull;
+				Datum		d = heap_getattr(tuple, r->attnums[seg->col], desc, &isnull);
+
+				done[seg->col] = true;
+				if (!isnull)
+				{
+					char	   *raw = OutputFunctionCall(&r->outfuncs[seg->col], d);
+					StringInfoData esc;
+
+					initStringInfo(&esc);
+					strata_escape_value(&esc, raw, strlen(raw));
+					vals[seg->col] = esc.data;
+				}
+			}
+			if (vals[seg->col] == NULL)
+			{
+				ok = false;		/* NULL identifies no entity: no key */
+				break;
+			}
+			appendStringInfoString(&buf, vals[seg->col]);
+		}
+		if (!ok)
+			continue;
+		if (t->is_prefix)
+			appendStringInfoString(&buf, ":*");
+		key = pstrdup(buf.data);
+		if (is_mark)
+			out->marks = lappend(out->marks, key);
+		else if (t->is_prefix)
+			out->prefixes = lappend(out->prefixes, key);
+		else
+			out->keys = lappend(out->keys, key);
+	}
+}
+
+/*
+ * Moves the entries of in not yet in the dedup set (nor earlier in the row)
+ * to *out, as dedup strings in *dkeys.  Returns how many.
+ */
+static int
+filter_new(List *in, char kind, List **out, List **dkeys)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, in)
+	{
+		char	   *k = (char *) lfirst(lc);
+		char	   *dk = psprintf("%c%s", kind, k);
+		ListCell   *lc2;
+		bool		seen = false;
+
+		if (hash_search(dedup, &dk, HASH_FIND, NULL) != NULL)
+			continue;
+		foreach(lc2, *dkeys)
+			if (strcmp((char *) lfirst(lc2), dk) == 0)
+			{
+				seen = true;
+				break;
+			}
+		if (seen)
+			continue;
+		*out = lappend(*out, k);
+		*dkeys = lappend(*dkeys, dk);
+		n++;
+	}
+	return n;
+}
+
+static void
+write_collapsed(StrataRules *r, TableState *ts, char op)
+{
+	ts->collapsed_sub = GetCurrentSubTransactionId();
+	if (r->collapsed_keys == NIL && r->collapsed_prefixes == NIL &&
+		r->collapsed_marks == NIL)
+		return;
+	strata_outbox_write(r->source, op, r->collapsed_keys,
+						r->collapsed_prefixes, r->collapsed_marks, false);
+}
+
+static void
+capture_row(StrataRules *r, TableState *ts, TriggerData *td)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	RowKeys		cand = {NIL, NIL, NIL};
+	RowKeys		fresh = {NIL, NIL, NIL};
+	List	   *dkeys = NIL;
+	int			nnew;
+	char		op;
+	ListCell   *lc;
+	SubTransactionId subid;
+	int			guc_nest = -1;
+
+	if (r->canonical_gucs)
+	{
+		/* keys must not depend on the writer's DateStyle, TimeZone, ... */
+		guc_nest = NewGUCNestLevel();
+		set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+						  GUC_ACTION_SAVE, true, 0, false);
+		set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+						  GUC_ACTION_SAVE, true, 0, false);
+		set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
+						  GUC_ACTION_SAVE, true, 0, false);
+		set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+						  GUC_ACTION_SAVE, true, 0, false);
+		set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION,
+						  GUC_ACTION_SAVE, true, 0, false);
+		set_config_option("lc_monetary", "C", PGC_USERSET, PGC_S_SESSION,
+						  GUC_ACTION_SAVE, true, 0, false);
+	}
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		op = 'I';
+		render_tuple(r, td->tg_trigtuple, desc, &cand);
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		op = 'U';
+		render_tuple(r, td->tg_trigtuple, desc, &cand);	/* OLD */
+		render_tuple(r, td->tg_newtuple, desc, &cand);	/* NEW */
+	}
+	else
+	{
+		op = 'D';
+		render_tuple(r, td->tg_trigtuple, desc, &cand);
+	}
+	if (guc_nest >= 0)
+		AtEOXact_GUC(false, guc_nest);
+
+	nnew = filter_new(cand.keys, 'k', &fresh.keys, &dkeys);
+	nnew += filter_new(cand.prefixes, 'k', &fresh.prefixes, &dkeys);
+	nnew += filter_new(cand.marks, 'm', &fresh.marks, &dkeys);
+	if (nnew == 0)
+		return;
+
+	if ((int64) ts->count + nnew > (int64) r->collapse_after)
+	{
+		write_collapsed(r, ts, 'C');
+		return;
+	}
+
+	subid = GetCurrentSubTransactionId();
+	foreach(lc, dkeys)
+	{
+		char	   *dk = MemoryContextStrdup(TopTransactionContext, (char *) lfirst(lc));
+		bool		found;
+		DedupEntry *d = hash_search(dedup, &dk, HASH_ENTER, &found);
+
+		d->key = dk;
+		d->relid = r->relid;
+		d->subid = subid;
+	}
+	ts->count += nnew;
+
+	strata_outbox_write(r->source, op, fresh.keys, fresh.prefixes, fresh.marks, false);
+}
+
+/*
+ * strata.capture() returns trigger
+ *
+ * Row-level AFTER INSERT OR UPDATE OR DELETE, statement-level AFTER TRUNCATE;
+ * installed by strata.watch().
+ */
+Datum
+strata_capture(PG_FUNCTION_ARGS)
+{
+	TriggerData *td;
+	StrataRules *r;
+	TableState *ts;
+	bool		found;
+	Oid			relid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("strata.capture() may only be called as a trigger")));
+	td = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_AFTER(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("strata.capture() must be fired AFTER"),
+				 errhint("Install it with strata.watch().")));
+
+	/* statement-level INSERT/UPDATE/DELETE: nothing to do (rows do it) */
+	if (!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) &&
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		return PointerGetDatum(NULL);
+
+	relid = RelationGetRelid(td->tg_relation);
+	r = strata_rules_get(td->tg_relation);
+	if (!r->watched)
+		return PointerGetDatum(NULL);
+
+	ensure_state();
+	ts = hash_search(tables, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		ts->count = 0;
+		ts->collapsed_sub = InvalidSubTransactionId;
+	}
+	if (ts->collapsed_sub != InvalidSubTransactionId)
+		return PointerGetDatum(NULL);
+
+	strata_rules_begin_use();
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		write_collapsed(r, ts, 'T');
+	else
+		capture_row(r, ts, td);
+	strata_rules_end_use();
+
+	return PointerGetDatum(NULL);
+}
