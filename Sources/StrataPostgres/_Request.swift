@@ -1,0 +1,14 @@
+/// One unit of work for the connection thread.
+final class _Request: Sendable {
+    enum Kind: Sendable {
+        /// Extended protocol (`PQsendQueryParams`): one statement, text parameters.
+        case query(sql: String, parameters: [String?], types: [UInt32])
+        /// Simple protocol (`PQsendQuery`): any number of statements, no parameters.
+        case simple(sql: String)
+    }
+
+    let kind: Kind
+    let completion = _Completion<_ResultBox?>()
+
+    init(_ kind: Kind) { self.kind = kind }
+}

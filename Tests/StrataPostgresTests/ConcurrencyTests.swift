@@ -1,0 +1,200 @@
+import Foundation
+import StrataPostgres
+import Testing
+
+@Suite("Threading, cancellation and connection loss", .timeLimit(.minutes(1)))
+struct ConcurrencyTests {
+    @Test func concurrentQueriesOnOneConnectionAreSerialized() async throws {
+        try await withConnection { connection in
+            try await connection.execute("create temp table log(n int8)")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<200 {
+                    group.addTask {
+                        let rows = try await connection.query("select $1::int8 * 2, pg_backend_pid()", i)
+                        #expect(try rows[0].decode(Int.self, at: 0) == i * 2)
+                        try await connection.query("insert into log values ($1)", i)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let row = try await connection.query("select count(*), count(distinct n), sum(n) from log")[0]
+            #expect(try row.decode(Int.self, at: 0) == 200)
+            #expect(try row.decode(Int.self, at: 1) == 200)
+            #expect(try row.decode(Int.self, at: 2) == (0..<200).reduce(0, +))
+        }
+    }
+
+    @Test func callsRunInTheOrderTheyWereMade() async throws {
+        try await withConnection { connection in
+            try await connection.execute("create temp table seq(n int8, at timestamptz default clock_timestamp())")
+            // Started from one task without awaiting in between: FIFO order.
+            async let a: PostgresRows = connection.query("insert into seq(n) select 1 from pg_sleep(0.05)")
+            try await Task.sleep(for: .milliseconds(10))
+            async let b: PostgresRows = connection.query("insert into seq(n) values (2)")
+            try await Task.sleep(for: .milliseconds(10))
+            async let c: PostgresRows = connection.query("insert into seq(n) values (3)")
+            _ = try await (a, b, c)
+            let rows = try await connection.query("select n from seq order by at")
+            #expect(try rows.map { try $0.decode(Int.self, at: 0) } == [1, 2, 3])
+        }
+    }
+
+    @Test func cancellingARunningQueryCancelsItOnTheServer() async throws {
+        try await withConnection { connection in
+            let task = Task { try await connection.query("select pg_sleep(10)") }
+            try await Task.sleep(for: .milliseconds(200))
+            let (result, elapsed) = await measure {
+                task.cancel()
+                return await task.result
+            }
+            guard case .failure(let error) = result else {
+                Issue.record("the query should have been cancelled")
+                return
+            }
+            #expect(error is CancellationError, "got \(error)")
+            #expect(elapsed < .seconds(1))
+            // The server statement was cancelled too: the next call does not wait 10 s.
+            let (value, next) = try await measure { try await connection.query("select 5")[0].decode(Int.self, at: 0) }
+            #expect(value == 5)
+            #expect(next < .seconds(3), "the follow-up query waited \(next)")
+            #expect(!connection.isClosed)
+        }
+    }
+
+    @Test func cancellingAQueuedCallRemovesIt() async throws {
+        try await withConnection { connection in
+            try await connection.execute("create temp table q(n int)")
+            let slow = Task { try await connection.query("select pg_sleep(0.5)") }
+            try await Task.sleep(for: .milliseconds(50))
+            let queued = Task { try await connection.query("insert into q values (1)") }
+            try await Task.sleep(for: .milliseconds(50))
+            queued.cancel()
+            #expect(await queued.result.failure is CancellationError)
+            _ = try await slow.value
+            #expect(try await connection.query("select count(*) from q")[0].decode(Int.self, at: 0) == 0)
+        }
+    }
+
+    @Test func terminatedBackendFailsPendingCallsAndEndsNotifications() async throws {
+        let victim = try await TestDatabase.connect()
+        let collector = NotificationCollector(victim)
+        try await victim.listen("victim")
+        let pending = Task { try await victim.query("select pg_sleep(30)") }
+        let queued = Task {
+            try await Task.sleep(for: .milliseconds(50))
+            return try await victim.query("select 1")
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        try await withConnection { admin in
+            let row = try await admin.query("select pg_terminate_backend($1)", victim.backendPID)[0]
+            #expect(try row.decode(Bool.self, at: 0))
+        }
+        let (result, elapsed) = await measure { await pending.result }
+        let error = try #require(result.failure as? PostgresError, "got \(result)")
+        #expect(error.code == .connectionClosed)
+        #expect(error.sqlState == "57P01")
+        #expect(error.description.contains("terminating connection due to administrator command"), "\(error)")
+        #expect(elapsed < .seconds(5))
+        let queuedError = try #require(await queued.result.failure as? PostgresError)
+        #expect(queuedError.code == .connectionClosed)
+
+        let end = try await collector.waitForEnd()
+        guard case .failed(let failure) = end, let closed = failure as? PostgresError else {
+            Issue.record("notifications should end with an error, got \(String(describing: end))")
+            return
+        }
+        #expect(closed.code == .connectionClosed)
+        #expect(victim.isClosed)
+        let later = try #require(await catching { try await victim.query("select 1") }.failure as? PostgresError)
+        #expect(later.code == .connectionClosed)
+        await victim.close()  // still fine after loss
+    }
+
+    @Test func terminatedIdleBackendIsNoticedWithoutAQuery() async throws {
+        let victim = try await TestDatabase.connect()
+        let collector = NotificationCollector(victim)
+        try await withConnection { admin in
+            _ = try await admin.query("select pg_terminate_backend($1)", victim.backendPID)
+        }
+        let end = try await collector.waitForEnd()
+        guard case .failed(let failure) = end else {
+            Issue.record("notifications should end with an error, got \(String(describing: end))")
+            return
+        }
+        let error = try #require(failure as? PostgresError)
+        #expect(error.code == .connectionClosed)
+        #expect(error.sqlState == "57P01")
+        #expect(error.message.contains("terminating connection due to administrator command"), "\(error)")
+        #expect(victim.isClosed)
+        await victim.close()
+    }
+
+    @Test func waitingOnTheServerDoesNotBlockTheCooperativePool() async throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let count = max(6, cores * 3)
+        var connections: [PostgresConnection] = []
+        for _ in 0..<count { connections.append(try await TestDatabase.connect()) }
+        let sleepers = connections
+
+        let start = ContinuousClock.now
+        var finished: [String: Duration] = [:]
+        try await withThrowingTaskGroup(of: (String, Duration).self) { group in
+            group.addTask {
+                try await withThrowingTaskGroup(of: Void.self) { sleeps in
+                    for connection in sleepers {
+                        sleeps.addTask { try await connection.query("select pg_sleep(1)") }
+                    }
+                    try await sleeps.waitForAll()
+                }
+                return ("sleeps", ContinuousClock.now - start)
+            }
+            group.addTask {
+                // Other async work keeps running while every connection waits on the server.
+                try await Task.sleep(for: .milliseconds(100))
+                var sum = 0
+                for i in 0..<20 {
+                    await Task.yield()
+                    sum += i
+                }
+                #expect(sum == 190)
+                return ("ticker", ContinuousClock.now - start)
+            }
+            for try await (name, elapsed) in group { finished[name] = elapsed }
+        }
+        let ticker = try #require(finished["ticker"])
+        let sleeps = try #require(finished["sleeps"])
+        #expect(ticker < .milliseconds(800), "other work waited for the queries: \(ticker)")
+        // Blocking the pool (\(cores) threads) would serialize the sleeps into ceil(count/cores) seconds.
+        #expect(sleeps < .milliseconds(2500), "\(count) concurrent 1 s sleeps took \(sleeps)")
+        for connection in connections { await connection.close() }
+    }
+
+    @Test func manySequentialCallsThenCloseNeverLoseAWakeUp() async throws {
+        let connection = try await TestDatabase.connect()
+        for i in 0..<2000 {
+            let value = try await connection.query("select $1::int4", Int32(i))[0].decode(Int32.self, at: 0)
+            if value != Int32(i) {
+                Issue.record("query \(i) returned \(value)")
+                break
+            }
+        }
+        let (_, elapsed) = await measure { await connection.close() }
+        #expect(elapsed < .seconds(1))
+    }
+
+    @Test func droppingTheLastReferenceClosesTheConnection() async throws {
+        var connection: PostgresConnection? = try await TestDatabase.connect()
+        let pid = connection!.backendPID
+        _ = try await connection!.query("select 1")
+        connection = nil
+        try await withConnection { observer in
+            let deadline = ContinuousClock.now + .seconds(5)
+            var alive = true
+            while alive, ContinuousClock.now < deadline {
+                alive = try await observer.query("select count(*) from pg_stat_activity where pid = $1", pid)[0].decode(Int.self, at: 0) > 0
+                if alive { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(!alive, "backend \(pid) is still connected after the connection was released")
+        }
+    }
+}
