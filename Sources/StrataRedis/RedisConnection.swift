@@ -1,0 +1,198 @@
+import Logging
+import Synchronization
+
+/// One connection to Redis over a blocking hiredis context.
+///
+/// Each connection owns a dedicated OS thread that does all of its socket I/O: the async
+/// methods queue the command there and suspend, so Swift's cooperative thread pool never
+/// blocks on the network. Commands on one connection run in FIFO order.
+///
+/// ```swift
+/// let connection = try await RedisConnection.connect(RedisConfiguration(url: "redis://127.0.0.1:6379"))
+/// defer { Task { await connection.close() } }
+/// try await connection.send("SET", "greeting", "hello")
+/// let value = try await connection.send("GET", "greeting").string        // "hello"
+/// let replies = try await connection.pipeline([["INCR", "n"], ["INCR", "n"]])
+/// ```
+///
+/// Failure handling: a server error reply to ``send(_:)`` is thrown as a ``RedisError``
+/// with the server's prefix (`WRONGTYPE`, ...) and the connection stays usable. A
+/// transport error or a command timeout closes the connection (its reply stream can no
+/// longer be trusted); that call and every later one fail with ``isClosed`` `true`.
+/// Cancelling the calling task does not interrupt a command already queued.
+public final class RedisConnection: Sendable {
+    private let context: Mutex<_RedisContext>
+    private let ioThread: _IOThread
+    private let closed = Atomic<Bool>(false)
+    /// The configuration this connection was opened with.
+    public let configuration: RedisConfiguration
+    private let logger: Logger
+
+    private init(context: _RedisContext, ioThread: _IOThread, configuration: RedisConfiguration, logger: Logger) {
+        self.context = Mutex(context)
+        self.ioThread = ioThread
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    deinit {
+        ioThread.stop()
+    }
+
+    /// Connects, authenticates (`AUTH [username] password` when a password is set) and
+    /// selects the database (when not 0).
+    ///
+    /// - Throws: ``RedisError``: `.connectionFailed` (refused, unreachable, connect
+    ///   timeout), `.server` with prefix `WRONGPASS`/`ERR` for a rejected `AUTH` or
+    ///   `SELECT`, `.invalidConfiguration`.
+    public static func connect(
+        _ configuration: RedisConfiguration,
+        logger: Logger = Logger(label: "strata.redis")
+    ) async throws -> RedisConnection {
+        let logger = {
+            var logger = logger
+            logger[metadataKey: "redis.endpoint"] = "\(configuration.endpoint)"
+            return logger
+        }()
+        try configuration.validate()
+        let ioThread = try _IOThread(name: "strata-redis")
+        let connection: RedisConnection
+        do {
+            connection = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
+                let accepted = ioThread.submit {
+                    do throws(RedisError) {
+                        let context = try _RedisContext.connect(configuration)
+                        continuation.resume(returning: RedisConnection(context: context, ioThread: ioThread, configuration: configuration, logger: logger))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+                precondition(accepted, "a new I/O thread refused work")
+            }
+        } catch {
+            ioThread.stop()
+            logger.debug("redis connect failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+        logger.debug("redis connected", metadata: ["redis.database": "\(configuration.database)"])
+        return connection
+    }
+
+    /// Whether the connection is closed, by ``close()`` or after a transport error or
+    /// timeout. A closed connection never reopens.
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    // MARK: Async
+
+    /// Sends one command and returns its reply.
+    ///
+    /// - Throws: ``RedisError``: `.server` (with ``RedisError/prefix``) for an error reply;
+    ///   `.timeout`, `.connectionClosed`, `.protocolError` for transport failures (the
+    ///   connection is closed afterwards); `.invalidArgument` for an empty command.
+    @discardableResult
+    public func send(_ command: [RedisArgument]) async throws -> RESPValue {
+        let reply = try await run { context throws(RedisError) in try context.command(command) }
+        if case .error(let error) = reply { throw error }
+        return reply
+    }
+
+    /// Sends `command` with `arguments`: `try await connection.send("SET", "k", "v", "EX", 60)`.
+    @discardableResult
+    public func send(_ command: String, _ arguments: RedisArgument...) async throws -> RESPValue {
+        try await send([RedisArgument(command)] + arguments)
+    }
+
+    /// Writes all commands in one go and reads their replies (one round trip).
+    ///
+    /// Server error replies are returned in place as ``RESPValue/error(_:)``, not thrown;
+    /// a transport failure throws and closes the connection (then some of the commands
+    /// may have been executed by the server).
+    public func pipeline(_ commands: [[RedisArgument]]) async throws -> [RESPValue] {
+        try await run { context throws(RedisError) in try context.pipeline(commands) }
+    }
+
+    /// Closes the connection. Commands queued before still run; later ones fail with
+    /// `.connectionClosed`. Idempotent.
+    public func close() async {
+        let wasOpen = !closed.exchange(true, ordering: .acquiringAndReleasing)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let accepted = ioThread.submit {
+                self.context.withLock { $0.close() }
+                continuation.resume()
+            }
+            if !accepted { continuation.resume() }
+        }
+        ioThread.stop()
+        if wasOpen { logger.debug("redis connection closed") }
+    }
+
+    // MARK: Sync
+
+    /// Blocking variant of ``send(_:)`` for callers on their own threads (benchmarks,
+    /// dedicated worker threads). It does the I/O on the calling thread, serialized with
+    /// the connection's I/O thread by a lock. Never call it from a Swift concurrency task:
+    /// it blocks the thread for a network round trip.
+    ///
+    /// hiredis writes with `write(2)`, so a write to a connection the server already
+    /// closed raises `SIGPIPE` on the calling thread. The connection's own thread blocks
+    /// that signal; processes using the sync API from their threads should ignore it
+    /// (`signal(SIGPIPE, SIG_IGN)`, as most servers do).
+    ///
+    /// ```swift
+    /// let reply = try connection.sendSync(["GET", "authz:user:42"])
+    /// ```
+    @discardableResult
+    public func sendSync(_ command: [RedisArgument]) throws -> RESPValue {
+        let reply = try runSync { context throws(RedisError) in try context.command(command) }
+        if case .error(let error) = reply { throw error }
+        return reply
+    }
+
+    /// Blocking variant of ``send(_:_:)``; see ``sendSync(_:)``.
+    @discardableResult
+    public func sendSync(_ command: String, _ arguments: RedisArgument...) throws -> RESPValue {
+        try sendSync([RedisArgument(command)] + arguments)
+    }
+
+    /// Blocking variant of ``pipeline(_:)``; see ``sendSync(_:)``.
+    public func pipelineSync(_ commands: [[RedisArgument]]) throws -> [RESPValue] {
+        try runSync { context throws(RedisError) in try context.pipeline(commands) }
+    }
+
+    // MARK: Internals
+
+    private func run<T: Sendable>(_ operation: @escaping @Sendable (_RedisContext) throws(RedisError) -> T) async throws -> T {
+        if isClosed { throw closedError() }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let accepted = ioThread.submit {
+                let result = self.perform(operation)
+                continuation.resume(with: result)
+            }
+            if !accepted { continuation.resume(throwing: self.closedError()) }
+        }
+    }
+
+    private func runSync<T: Sendable>(_ operation: (_RedisContext) throws(RedisError) -> T) throws(RedisError) -> T {
+        if isClosed { throw closedError() }
+        return try perform(operation).get()
+    }
+
+    private func perform<T: Sendable>(_ operation: (_RedisContext) throws(RedisError) -> T) -> Result<T, RedisError> {
+        let (result, failure): (Result<T, RedisError>, RedisError?) = context.withLock { context in
+            let result = Result<T, RedisError> { () throws(RedisError) -> T in try operation(context) }
+            return (result, context.isOpen ? nil : context.failure)
+        }
+        if let failure, !closed.exchange(true, ordering: .acquiringAndReleasing) {
+            logger.warning("redis connection broken and closed", metadata: ["error": "\(failure)"])
+        }
+        return result
+    }
+
+    private func closedError() -> RedisError {
+        let failure = context.withLock { $0.failure }
+        if let failure {
+            return RedisError(code: .connectionClosed, message: "the connection to \(configuration.endpoint) is closed after an earlier failure (\(failure)); open a new one")
+        }
+        return RedisError(code: .connectionClosed, message: "the connection to \(configuration.endpoint) is closed")
+    }
+}

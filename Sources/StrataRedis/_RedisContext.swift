@@ -1,0 +1,267 @@
+import CHiredis
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One blocking hiredis context. Not thread-safe: its owner serializes all access
+/// (``RedisConnection`` through a mutex and its I/O thread, ``RedisSubscriber`` by
+/// confining it to one thread).
+///
+/// Any transport error (`context->err`) frees the hiredis context at once; later calls
+/// fail fast with ``RedisError/Code-swift.struct/connectionClosed`` naming the cause.
+///
+/// `@unchecked Sendable` so it can live in a `Mutex`; the invariant above is what makes
+/// that sound.
+final class _RedisContext: @unchecked Sendable {
+    private var raw: UnsafeMutablePointer<redisContext>?
+    /// Why the context was closed, when it broke (not for a plain `close()`).
+    private(set) var failure: RedisError?
+    let endpoint: RedisConfiguration.Endpoint
+    private(set) var readTimeout: Duration?
+
+    // Reused argv buffers: a command costs no allocations here once they are big enough.
+    private var argv: UnsafeMutablePointer<UnsafePointer<CChar>?>
+    private var argvLengths: UnsafeMutablePointer<Int>
+    private var argCapacity: Int
+    private var scratch: UnsafeMutableRawPointer
+    private var scratchCapacity: Int
+    private static let retainedScratch = 64 * 1024
+
+    private init(raw: UnsafeMutablePointer<redisContext>, endpoint: RedisConfiguration.Endpoint) {
+        self.raw = raw
+        self.endpoint = endpoint
+        argCapacity = 8
+        argv = .allocate(capacity: argCapacity)
+        argvLengths = .allocate(capacity: argCapacity)
+        scratchCapacity = 1024
+        scratch = .allocate(byteCount: scratchCapacity, alignment: 8)
+    }
+
+    deinit {
+        if let raw { redisFree(raw) }
+        argv.deallocate()
+        argvLengths.deallocate()
+        scratch.deallocate()
+    }
+
+    var isOpen: Bool { raw != nil }
+
+    /// The socket, for `poll()`; -1 when closed.
+    var fileDescriptor: Int32 { raw?.pointee.fd ?? -1 }
+
+    // MARK: Connecting
+
+    /// Connects, sets the handshake timeout, sends `AUTH` and `SELECT`, then arms the
+    /// command timeout. Server error replies to `AUTH`/`SELECT` are thrown with their
+    /// prefix (`WRONGPASS`, `ERR`); everything else as `.connectionFailed`.
+    static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> _RedisContext {
+        try configuration.validate()
+        let timeout = timeval(configuration.connectTimeout)
+        let endpoint = configuration.endpoint
+        let connected: UnsafeMutablePointer<redisContext>?
+        switch endpoint {
+        case .tcp(let host, let port):
+            connected = redisConnectWithTimeout(host, Int32(port), timeout)
+        case .unixSocket(let path):
+            connected = redisConnectUnixWithTimeout(path, timeout)
+        }
+        guard let connected else {
+            throw RedisError(code: .connectionFailed, message: "cannot connect to \(endpoint): hiredis could not allocate a context")
+        }
+        if connected.pointee.err != 0 {
+            let reason = Self.errorString(connected)
+            redisFree(connected)
+            throw RedisError(code: .connectionFailed, message: "cannot connect to \(endpoint): \(reason). Is the server running and is the address right?")
+        }
+        let context = _RedisContext(raw: connected, endpoint: endpoint)
+        do throws(RedisError) {
+            try context.setTimeout(configuration.connectTimeout)
+            if let password = configuration.password {
+                var auth: [RedisArgument] = ["AUTH"]
+                if let username = configuration.username { auth.append(RedisArgument(username)) }
+                auth.append(RedisArgument(password))
+                if case .error(let error) = try context.command(auth) { throw error }
+            }
+            if configuration.database != 0 {
+                if case .error(let error) = try context.command(["SELECT", RedisArgument(configuration.database)]) { throw error }
+            }
+            try context.setTimeout(configuration.commandTimeout)
+        } catch {
+            context.close()
+            if error.code == .server { throw error }
+            throw RedisError(code: .connectionFailed, message: "handshake with \(endpoint) failed: \(error.message)")
+        }
+        return context
+    }
+
+    /// Sets the socket read/write timeout (`nil`: none).
+    func setTimeout(_ duration: Duration?) throws(RedisError) {
+        let context = try open()
+        if redisSetTimeout(context, duration.map(timeval.init) ?? timeval(tv_sec: 0, tv_usec: 0)) != REDIS_OK {
+            throw fail(context)
+        }
+        readTimeout = duration
+    }
+
+    /// Frees the hiredis context. Idempotent.
+    func close() {
+        if let raw {
+            redisFree(raw)
+            self.raw = nil
+        }
+    }
+
+    // MARK: Commands
+
+    /// Sends one command and reads its reply. Server error replies are returned as
+    /// `.error`, transport failures thrown (and the context closed).
+    func command(_ arguments: [RedisArgument]) throws(RedisError) -> RESPValue {
+        let context = try open()
+        let argc = try prepare(arguments)
+        guard let reply = redisCommandArgv(context, argc, argv, argvLengths) else {
+            throw fail(context)
+        }
+        defer { freeReplyObject(reply) }
+        return RESPValue(reply.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Writes all commands in one go, then reads one reply per command.
+    func pipeline(_ commands: [[RedisArgument]]) throws(RedisError) -> [RESPValue] {
+        if commands.isEmpty { return [] }
+        for command in commands where command.isEmpty {
+            throw RedisError(code: .invalidArgument, message: "a pipeline contains an empty command")
+        }
+        let context = try open()
+        for command in commands {
+            try append(command, to: context)
+        }
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            replies.append(try readReply(context))
+        }
+        return replies
+    }
+
+    /// Queues a command in hiredis's output buffer (sent by the next read).
+    func append(_ arguments: [RedisArgument]) throws(RedisError) {
+        try append(arguments, to: try open())
+    }
+
+    /// Flushes pending output and blocks until one reply arrives.
+    func readReply() throws(RedisError) -> RESPValue {
+        try readReply(try open())
+    }
+
+    /// A reply already parsed from received bytes, without any I/O; `nil` if none.
+    func bufferedReply() throws(RedisError) -> RESPValue? {
+        let context = try open()
+        var reply: UnsafeMutableRawPointer?
+        if redisGetReplyFromReader(context, &reply) != REDIS_OK { throw fail(context) }
+        guard let reply else { return nil }
+        defer { freeReplyObject(reply) }
+        return RESPValue(reply.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// One `read()` from the socket into hiredis's reader (call when `poll()` says
+    /// readable, so it does not block).
+    func readFromSocket() throws(RedisError) {
+        let context = try open()
+        if redisBufferRead(context) != REDIS_OK { throw fail(context) }
+    }
+
+    // MARK: Internals
+
+    private func open() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        if let raw { return raw }
+        if let failure {
+            throw RedisError(code: .connectionClosed, message: "the connection to \(endpoint) is closed after an earlier failure (\(failure)); open a new one")
+        }
+        throw RedisError(code: .connectionClosed, message: "the connection to \(endpoint) is closed")
+    }
+
+    private func append(_ arguments: [RedisArgument], to context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
+        let argc = try prepare(arguments)
+        if redisAppendCommandArgv(context, argc, argv, argvLengths) != REDIS_OK {
+            throw fail(context)
+        }
+    }
+
+    private func readReply(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RESPValue {
+        var reply: UnsafeMutableRawPointer?
+        if redisGetReply(context, &reply) != REDIS_OK || reply == nil {
+            throw fail(context)
+        }
+        defer { freeReplyObject(reply) }
+        return RESPValue(reply!.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Copies the arguments into the scratch buffer and fills `argv`/`argvLengths`.
+    private func prepare(_ arguments: [RedisArgument]) throws(RedisError) -> Int32 {
+        if arguments.isEmpty {
+            throw RedisError(code: .invalidArgument, message: "a Redis command needs at least its name")
+        }
+        if arguments.count > argCapacity {
+            argv.deallocate()
+            argvLengths.deallocate()
+            argCapacity = max(arguments.count, argCapacity * 2)
+            argv = .allocate(capacity: argCapacity)
+            argvLengths = .allocate(capacity: argCapacity)
+        }
+        var total = 0
+        for argument in arguments { total += argument.bytes.count }
+        if total > scratchCapacity || (scratchCapacity > Self.retainedScratch && total <= Self.retainedScratch) {
+            scratch.deallocate()
+            scratchCapacity = max(total, 1024)
+            scratch = .allocate(byteCount: scratchCapacity, alignment: 8)
+        }
+        var offset = 0
+        for (index, argument) in arguments.enumerated() {
+            let count = argument.bytes.count
+            argument.bytes.withUnsafeBytes { source in
+                if count > 0 { (scratch + offset).copyMemory(from: source.baseAddress!, byteCount: count) }
+            }
+            argv[index] = UnsafePointer((scratch + offset).assumingMemoryBound(to: CChar.self))
+            argvLengths[index] = count
+            offset += count
+        }
+        return Int32(arguments.count)
+    }
+
+    /// Turns `context->err` into a `RedisError`, closes the context and remembers why.
+    private func fail(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
+        let savedErrno = errno
+        let kind = context.pointee.err
+        let reason = Self.errorString(context)
+        let error: RedisError
+        switch kind {
+        case REDIS_ERR_IO where savedErrno == EAGAIN || savedErrno == EWOULDBLOCK || savedErrno == ETIMEDOUT
+            || reason == Self.timeoutReason:
+            let limit = readTimeout.map { " within \($0)" } ?? ""
+            error = RedisError(code: .timeout, message: "no reply from \(endpoint)\(limit); the connection was closed because its replies can no longer be matched to commands")
+        case REDIS_ERR_EOF:
+            error = RedisError(code: .connectionClosed, message: "\(endpoint) closed the connection (\(reason))")
+        case REDIS_ERR_PROTOCOL:
+            error = RedisError(code: .protocolError, message: "protocol error from \(endpoint): \(reason); the connection was closed")
+        default:
+            error = RedisError(code: .connectionClosed, message: "I/O error on the connection to \(endpoint): \(reason); the connection was closed")
+        }
+        failure = error
+        close()
+        return error
+    }
+
+    /// What hiredis puts in `errstr` when a socket timeout fires (strerror(EAGAIN)).
+    private static let timeoutReason = String(cString: strerror(EAGAIN))
+
+    static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: &context.pointee.errstr) { bytes in
+            String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+}
