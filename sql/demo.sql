@@ -9,7 +9,7 @@ create table if not exists demo.team_members (
 );
 
 -- Invalidate the member's permissions and everything cached under the team.
-select strata.watch('demo.team_members',
+select from strata.watch('demo.team_members',
                     array['authz:user:{user_id}', 'authz:team:{team_id}:*']);
 
 insert into demo.team_members (team_id, user_id, role)

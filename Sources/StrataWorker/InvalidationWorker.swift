@@ -1,0 +1,230 @@
+import Logging
+import ServiceLifecycle
+import StrataCore
+import StrataPostgres
+import StrataRedis
+
+/// Drains the outbox into Redis and the L1 channel: the heart of `strata-worker`.
+///
+/// Cycle: connect → `LISTEN strata_wakeup` → catch up from the saved cursor → live
+/// (woken by NOTIFY, with a periodic poll as the safety net) → on any failure, close
+/// everything, back off, and start again from the in-memory cursor. The cursor is
+/// saved only after Redis applied a batch, so nothing is lost across crashes.
+///
+/// ```swift
+/// let worker = InvalidationWorker(configuration: config, logger: logger)
+/// let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class InvalidationWorker: Service {
+    public let configuration: WorkerConfiguration
+    private let logger: Logger
+    private let wake = WakeSignal()
+
+    public init(configuration: WorkerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Connects to both servers once and checks the schema, so that a bad URL, an
+    /// unreachable server or missing migrations fail at start with one clear line.
+    public static func preflight(_ configuration: WorkerConfiguration, logger: Logger) async throws {
+        let redisConfiguration: RedisConfiguration
+        do {
+            redisConfiguration = try RedisConfiguration(url: configuration.redisURL)
+        } catch {
+            throw WorkerError("bad Redis URL '\(configuration.redisURL)': \(error)")
+        }
+        let pg: PostgresConnection
+        do {
+            pg = try await PostgresConnection.connect(configuration.postgresURL, connectTimeout: configuration.connectTimeout, logger: logger)
+        } catch {
+            throw WorkerError("cannot connect to PostgreSQL: \(error)")
+        }
+        defer { Task { await pg.close() } }
+        let schema = try await pg.query(
+            "select to_regclass('strata.change_log') is not null, to_regclass('strata.consumer_offsets') is not null")
+        guard let row = schema.first, try row.decode(Bool.self, at: 0), try row.decode(Bool.self, at: 1) else {
+            throw WorkerError("the database has no strata outbox: install the extension and apply the migrations (make migrate)")
+        }
+        do {
+            let redis = try await RedisConnection.connect(redisConfiguration, logger: logger)
+            _ = try await redis.send(["PING"])
+            await redis.close()
+        } catch {
+            throw WorkerError("cannot connect to Redis at \(configuration.redisURL): \(error)")
+        }
+    }
+
+    public func run() async throws {
+        var cursor: OutboxCursor? = nil
+        var backoff = Backoff(initial: configuration.retryInitialDelay, maximum: configuration.retryMaximumDelay)
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    try await session(cursor: &cursor, backoff: &backoff)
+                } catch {
+                    if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                    let delay = backoff.next()
+                    logger.error("invalidation paused: \(error); retrying in \(delay.formatted) (cursor \(cursor.map { String($0.cursor) } ?? "not loaded"), nothing is lost)")
+                    try? await Task.sleep(for: delay)
+                }
+            }
+        } onGracefulShutdown: {
+            self.wake.signal()
+        }
+        logger.info("stopped", metadata: ["cursor": "\(cursor.map { String($0.cursor) } ?? "-")"])
+    }
+
+    /// One connected session; returns on graceful shutdown, throws on failure.
+    private func session(cursor: inout OutboxCursor?, backoff: inout Backoff) async throws {
+        let pg = try await PostgresConnection.connect(configuration.postgresURL, connectTimeout: configuration.connectTimeout, logger: logger)
+        let redis: RedisConnection
+        do {
+            var redisConfiguration = try RedisConfiguration(url: configuration.redisURL)
+            redisConfiguration.connectTimeout = configuration.connectTimeout
+            redis = try await RedisConnection.connect(redisConfiguration, logger: logger)
+        } catch {
+            await pg.close()
+            throw error
+        }
+        let store = OutboxStore(connection: pg, consumer: configuration.consumer)
+        let invalidator = RedisInvalidator(connection: redis, layouts: configuration.namespaces.map { L2KeyLayout(namespace: $0) })
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Reconnect order: LISTEN first, then catch up, then live.
+            try await pg.listen(OutboxStore.wakeupChannel)
+            group.addTask { [wake] in
+                // Payloads are ignored: a notification only means "look at the outbox".
+                do {
+                    for try await _ in pg.notifications { wake.signal() }
+                } catch {}
+                wake.signal()
+            }
+            if cursor == nil {
+                let loaded = OutboxCursor(cursor: try await store.loadCursor())
+                // Register the consumer at once so that pruning by others waits for it.
+                try await store.saveCursor(loaded.cursor)
+                cursor = loaded
+            }
+            let epoch = Self.newEpoch()
+            logger.info("connected; catching up from the cursor", metadata: [
+                "cursor": "\(cursor!.cursor)", "epoch": "\(epoch)", "namespaces": "\(configuration.namespaces)",
+            ])
+            do {
+                try await drainLoop(store: store, invalidator: invalidator, pg: pg, cursor: &cursor!, epoch: epoch, backoff: &backoff)
+            } catch {
+                // Closing ends the notification sequence, so the group can finish.
+                await pg.close()
+                await redis.close()
+                throw error
+            }
+            await pg.close()
+            await redis.close()
+        }
+    }
+
+    private func drainLoop(store: OutboxStore, invalidator: RedisInvalidator, pg: PostgresConnection,
+                           cursor: inout OutboxCursor, epoch: String, backoff: inout Backoff) async throws {
+        let clock = ContinuousClock()
+        var messageSeq: UInt64 = 0
+        var lastPublish = clock.now
+        var lastPrune = clock.now
+        var recheck = configuration.inFlightRecheck
+        var caughtUp = false
+
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let inFlight = try await store.ackWakeup()
+            let read = try await store.read(after: cursor.highestApplied, gaps: cursor.openGaps, limit: configuration.batchSize)
+            guard !pg.isClosed else { throw WorkerError("the PostgreSQL connection was lost") }
+            let fresh = Set(cursor.observe(seqs: read.rows.map(\.seq), xmin: read.xmin, xmax: read.xmax))
+
+            var batch = OutboxBatch()
+            for row in read.rows where fresh.contains(row.seq) {
+                batch.add(seq: row.seq, keys: row.keys, prefixes: row.prefixes, marks: row.marks)
+            }
+            if !batch.isEmpty {
+                batch.normalize()
+                var messages: [InvalidationMessage] = []
+                if !batch.keys.isEmpty || !batch.prefixes.isEmpty {
+                    messages = batch.messages(epoch: epoch, maximumEntries: configuration.maximumEntriesPerMessage) {
+                        messageSeq += 1
+                        return messageSeq
+                    }
+                }
+                try await invalidator.apply(batch, messages: messages)
+                if !messages.isEmpty { lastPublish = clock.now }
+                logBatch(batch)
+            }
+            if cursor.applied(batch.seqs, xmin: read.xmin) {
+                try await store.saveCursor(cursor.cursor)
+            }
+            backoff.reset()
+
+            if clock.now - lastPrune >= configuration.pruneInterval {
+                lastPrune = clock.now
+                let pruned = try await store.prune(limit: 50_000)
+                if pruned > 0 { logger.debug("pruned \(pruned) applied outbox rows") }
+            }
+            if clock.now - lastPublish >= configuration.heartbeatInterval {
+                messageSeq += 1
+                try await invalidator.publish(InvalidationMessage(epoch: epoch, seq: messageSeq, through: cursor.cursor, keys: [], prefixes: []))
+                lastPublish = clock.now
+            }
+
+            let full = read.rows.count >= configuration.batchSize
+            if full { continue }
+            if !caughtUp {
+                caughtUp = true
+                logger.info("caught up; live", metadata: ["cursor": "\(cursor.cursor)"])
+            }
+            if (inFlight ?? 0) > 0 {
+                // Writers are in flight: while the worker reports them, they send no NOTIFY
+                // (strata.ack_wakeup keeps the wake-up flag set), so look again shortly.
+                await wake.wait(timeout: recheck)
+                recheck = batch.isEmpty ? min(recheck + configuration.inFlightRecheck / 2, configuration.inFlightRecheck * 3) : configuration.inFlightRecheck
+            } else if !cursor.openGaps.isEmpty {
+                // Only a late commit holds a gap: it will notify when it commits; meanwhile
+                // poll with a growing interval so that a gap from a rollback resolves.
+                await wake.wait(timeout: recheck)
+                recheck = min(recheck * 2, .milliseconds(50))
+            } else {
+                recheck = configuration.inFlightRecheck
+                let untilHeartbeat = configuration.heartbeatInterval - (clock.now - lastPublish)
+                await wake.wait(timeout: max(.milliseconds(1), min(configuration.pollInterval, untilHeartbeat)))
+            }
+        }
+    }
+
+    private func logBatch(_ batch: OutboxBatch) {
+        let shown = 8
+        var parts: [String] = []
+        if !batch.keys.isEmpty {
+            parts.append("\(batch.keys.count) key(s) [\(batch.keys.prefix(shown).joined(separator: ", "))\(batch.keys.count > shown ? ", …" : "")]")
+        }
+        if !batch.prefixes.isEmpty {
+            parts.append("\(batch.prefixes.count) prefix(es) [\(batch.prefixes.prefix(shown).joined(separator: ", "))\(batch.prefixes.count > shown ? ", …" : "")]")
+        }
+        if !batch.marks.isEmpty { parts.append("\(batch.marks.count) view mark(s)") }
+        let range = batch.seqs.count == 1 ? "seq \(batch.seqs[0])" : "seq \(batch.seqs.min()!)…\(batch.seqs.max()!)"
+        logger.info("invalidated \(parts.joined(separator: ", ")) (\(range), \(batch.seqs.count) change(s))")
+    }
+
+    static func newEpoch() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+    }
+}
+
+/// A worker failure with a message meant for the operator.
+public struct WorkerError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension Duration {
+    var formatted: String {
+        let ms = Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+        return ms >= 1000 ? "\((ms / 100).rounded() / 10)s" : "\(Int(ms.rounded()))ms"
+    }
+}

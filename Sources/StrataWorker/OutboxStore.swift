@@ -1,0 +1,100 @@
+import Logging
+import StrataPostgres
+
+/// The worker's SQL: reading the outbox, its cursor, wake-up acknowledgements and pruning.
+struct OutboxStore: Sendable {
+    let connection: PostgresConnection
+    let consumer: String
+
+    struct Read: Sendable {
+        var rows: [Row]
+        var xmin: UInt64
+        var xmax: UInt64
+    }
+
+    struct Row: Sendable {
+        var seq: Int64
+        var keys: [String]
+        var prefixes: [String]
+        var marks: [String]
+    }
+
+    static let wakeupChannel = "strata_wakeup"
+
+    /// The saved cursor. A new consumer starts where the slowest existing consumer is
+    /// (rows below that may already be pruned), or just below the oldest outbox row.
+    func loadCursor() async throws -> Int64 {
+        let rows = try await connection.query(
+            """
+            select coalesce(
+                (select last_seq from strata.consumer_offsets where consumer = $1),
+                (select min(last_seq) from strata.consumer_offsets),
+                (select min(seq) - 1 from strata.change_log),
+                0)
+            """, consumer)
+        return try rows.first?.decode(Int64.self, at: 0) ?? 0
+    }
+
+    func saveCursor(_ seq: Int64) async throws {
+        _ = try await connection.query(
+            """
+            insert into strata.consumer_offsets as o (consumer, last_seq) values ($1, $2)
+            on conflict (consumer) do update
+               set last_seq = greatest(o.last_seq, excluded.last_seq), updated_at = now()
+            """, consumer, seq)
+    }
+
+    /// Clears the wake-up flag; returns the number of outbox writers in flight, or nil
+    /// when the extension is not preloaded (then every writer notifies and nothing can
+    /// be missed).
+    func ackWakeup() async throws -> Int64? {
+        let rows = try await connection.query("select strata.ack_wakeup()")
+        return try rows.first?.decode(Int64?.self, at: 0)
+    }
+
+    /// Reads up to `limit` rows above `after`, plus the rows of `gaps` that have appeared,
+    /// in ONE statement so that they and the snapshot bounds come from the same snapshot.
+    func read(after: Int64, gaps: [Int64], limit: Int) async throws -> Read {
+        let rows = try await connection.query(
+            """
+            with snap as (select pg_current_snapshot() as s),
+            fresh as (
+                select seq, keys, prefixes, marks from strata.change_log
+                 where seq > $1 order by seq limit $2
+            ),
+            late as (
+                select seq, keys, prefixes, marks from strata.change_log
+                 where seq = any($3::bigint[]) and seq <= $1
+            ),
+            found as (select * from fresh union all select * from late)
+            select pg_snapshot_xmin(snap.s)::text, pg_snapshot_xmax(snap.s)::text,
+                   f.seq, f.keys, f.prefixes, f.marks
+              from snap left join found f on true
+             order by f.seq
+            """, after, limit, gaps.map { String($0) } as [String])
+        var read = Read(rows: [], xmin: 0, xmax: 0)
+        for row in rows {
+            read.xmin = UInt64(try row.decode(String.self, at: 0)) ?? 0
+            read.xmax = UInt64(try row.decode(String.self, at: 1)) ?? 0
+            guard let seq = try row.decode(Int64?.self, at: 2) else { continue }
+            read.rows.append(Row(
+                seq: seq,
+                keys: try row.decode([String].self, at: 3),
+                prefixes: try row.decode([String].self, at: 4),
+                marks: try row.decode([String].self, at: 5)))
+        }
+        return read
+    }
+
+    /// Deletes applied rows (at or below every consumer's cursor), at most `limit` at a time.
+    func prune(limit: Int) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            delete from strata.change_log where seq in (
+                select seq from strata.change_log
+                 where seq <= (select coalesce(min(last_seq), 0) from strata.consumer_offsets)
+                 order by seq limit $1)
+            """, limit)
+        return rows.affectedRows
+    }
+}
