@@ -1,0 +1,91 @@
+/// One cache entry, stored by value in its segment's node array and addressed by index.
+///
+/// For `Int` keys and values the node is 64 bytes. `prev`/`next` link it into its policy
+/// queue, `tprev`/`tnext` into its timer-wheel bucket.
+@usableFromInline
+struct _Node<Key, Value> {
+    @usableFromInline var key: Key
+    @usableFromInline var value: Value
+    /// Nanoseconds; `Int64.max` for entries that do not expire.
+    @usableFromInline var expiresAt: Int64
+    @usableFromInline var writtenAt: Int64
+    @usableFromInline var prev: Int32
+    @usableFromInline var next: Int32
+    @usableFromInline var tprev: Int32
+    @usableFromInline var tnext: Int32
+    @usableFromInline var hash: UInt32
+    @usableFromInline var weight: UInt32
+    /// The node of the prefix index that points at this entry, or -1.
+    @usableFromInline var trie: Int32
+    /// Timer-wheel bucket, or `_Wheel.none`.
+    @usableFromInline var bucket: UInt16
+    @usableFromInline var queue: UInt8
+    @usableFromInline var flags: UInt8
+
+    @inlinable
+    init(key: Key, value: Value, hash: UInt32, weight: UInt32, expiresAt: Int64, writtenAt: Int64) {
+        self.key = key
+        self.value = value
+        self.expiresAt = expiresAt
+        self.writtenAt = writtenAt
+        self.prev = -1
+        self.next = -1
+        self.tprev = -1
+        self.tnext = -1
+        self.hash = hash
+        self.weight = weight
+        self.trie = -1
+        self.bucket = _Wheel.none
+        self.queue = _Queue.free
+        self.flags = 0
+    }
+}
+
+@usableFromInline
+enum _Queue {
+    @usableFromInline static let free: UInt8 = 0
+    @usableFromInline static let window: UInt8 = 1
+    @usableFromInline static let probation: UInt8 = 2
+    @usableFromInline static let protected: UInt8 = 3
+}
+
+@usableFromInline
+enum _Flags {
+    @usableFromInline static let tagged: UInt8 = 1
+    /// Read since it last reached the head of its queue (see `onAccess`).
+    @usableFromInline static let accessed: UInt8 = 2
+    /// Its sketch counters were saturated (15) when its pending hits were last folded in;
+    /// cleared when the sketch ages.
+    @usableFromInline static let sketchFull: UInt8 = 4
+    /// The top four bits count hits not yet added to the frequency sketch (see `onAccess`).
+    @usableFromInline static let pendingUnit: UInt8 = 16
+    @usableFromInline static let pendingShift: UInt8 = 4
+}
+
+/// Why an entry left the cache.
+@usableFromInline
+enum _Cause {
+    case size, expiry, invalidation, replaced
+}
+
+/// Head, tail and total weight of one policy queue.
+@usableFromInline
+struct _List {
+    @usableFromInline var head: Int32 = -1
+    @usableFromInline var tail: Int32 = -1
+    @usableFromInline var weight: Int = 0
+    @usableFromInline var count: Int = 0
+    @inlinable init() {}
+}
+
+/// A hierarchical timer wheel's geometry (Caffeine's): buckets of ~1.07 s, ~1.14 min,
+/// ~1.22 h, ~0.78 d and one overflow bucket.
+@usableFromInline
+enum _Wheel {
+    @usableFromInline static let none: UInt16 = .max
+    @usableFromInline static let buckets: [Int] = [64, 64, 32, 4, 1]
+    @usableFromInline static let shifts: [Int64] = [30, 36, 42, 46, 50]
+    @usableFromInline static let spans: [Int64] = [1 << 30, 1 << 36, 1 << 42, 1 << 46, 1 << 50, 1 << 50]
+    @usableFromInline static let offsets: [Int] = [0, 64, 128, 160, 164]
+    @usableFromInline static let total = 165
+}
