@@ -1,0 +1,32 @@
+// swift-tools-version:6.1
+import Foundation
+import PackageDescription
+
+// A path dependency's identity is its folder's name, which depends on where the
+// repository was cloned; find it rather than hard-coding it.
+let rootPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().lastPathComponent
+
+// Benchmarks live in their own package so that the root package's tests build fast.
+// Build and run from this folder:
+//   swift build -c release --scratch-path ../.build-mem-bench
+//   ../.build-mem-bench/release/l1-bench all
+let package = Package(
+    name: "strata-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: ".."),
+    ],
+    targets: [
+        .executableTarget(
+            name: "l1-bench",
+            dependencies: [
+                "CMallocStats",
+                .product(name: "StrataMem", package: rootPackage),
+            ]
+        ),
+        // glibc's mallinfo2, for the memory figures.
+        .target(name: "CMallocStats"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,25 @@
+import Foundation
+import StrataMem
+
+// l1-bench: hit ratio on the shared traces, workloads the policy was not tuned on,
+// cost against a locked Dictionary, and memory per entry.
+//
+//   l1-bench [all|hit-ratio|workloads|cost|memory] [--bench-dir PATH] [--capacities 100,1000,10000]
+
+var mode = "all"
+var benchDirOverride: String?
+var capacities = [100, 1000, 10000]
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--bench-dir": benchDirOverride = arguments.next()
+    case "--capacities": capacities = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
+    default: mode = argument
+    }
+}
+let benchDir = benchDirectory(benchDirOverride)
+if mode == "all" || mode == "hit-ratio" { try runHitRatio(benchDir: benchDir, capacities: capacities) }
+if mode == "all" || mode == "workloads" { runWorkloads() }
+if mode == "all" || mode == "cost" { runCost() }
+if mode == "all" || mode == "memory" { runMemory() }
+if mode == "hitloop" { runHitLoop(shards: nil); runHitLoop(shards: 1) }  // for profilers, not part of "all"
