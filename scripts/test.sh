@@ -32,6 +32,9 @@ if [ -x "$STRATA_ROOT/scripts/test-sql.sh" ]; then
     "$STRATA_ROOT/scripts/test-sql.sh"
 fi
 
+log "== migrations: the runner's own behaviour =="
+"$STRATA_ROOT/tests/scripts/migrate-test.sh"
+
 log "== migrations: apply twice (second is a no-op) =="
 "$STRATA_ROOT/scripts/migrate.sh"
 second="$("$STRATA_ROOT/scripts/migrate.sh" 2>&1)"
