@@ -25,6 +25,15 @@ let package = Package(
                 .product(name: "StrataMem", package: rootPackage),
             ]
         ),
+        // Commit-to-invalidation latency and worker throughput against the dev servers.
+        .executableTarget(
+            name: "invalidation-bench",
+            dependencies: [
+                .product(name: "StrataCore", package: rootPackage),
+                .product(name: "StrataPostgres", package: rootPackage),
+                .product(name: "StrataRedis", package: rootPackage),
+            ]
+        ),
         // glibc's mallinfo2, for the memory figures.
         .target(name: "CMallocStats"),
     ],
