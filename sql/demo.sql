@@ -9,8 +9,10 @@ create table if not exists demo.team_members (
 );
 
 -- Invalidate the member's permissions and everything cached under the team.
-select from strata.watch('demo.team_members',
-                    array['authz:user:{user_id}', 'authz:team:{team_id}:*']);
+do $$ begin
+    perform strata.watch('demo.team_members',
+                         array['authz:user:{user_id}', 'authz:team:{team_id}:*']);
+end $$;
 
 insert into demo.team_members (team_id, user_id, role)
 select t, u, case when u = 1 then 'owner' else 'editor' end
