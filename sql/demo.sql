@@ -1,4 +1,5 @@
 -- A small demo schema with a watched table, for `make up`. Idempotent.
+set client_min_messages = warning;
 create schema if not exists demo;
 
 create table if not exists demo.team_members (
