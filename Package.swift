@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "StrataPostgres", targets: ["StrataPostgres"]),
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataMem", targets: ["StrataMem"]),
+        .library(name: "StrataL2", targets: ["StrataL2"]),
         .library(name: "StrataWorker", targets: ["StrataWorker"]),
         .executable(name: "strata-worker", targets: ["strata-worker"]),
     ],
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // C shims: headers and link flags come from pkg-config.
@@ -30,6 +32,11 @@ let package = Package(
             name: "CHiredis",
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
         ),
 
         // Shared vocabulary: key templates and escaping, the L2 key layout, invalidation messages.
@@ -59,6 +66,19 @@ let package = Package(
         .target(
             name: "StrataMem",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // L2: values in Redis, following docs/l2-key-layout.md.
+        .target(
+            name: "StrataL2",
+            dependencies: [
+                "StrataCore",
+                "StrataRedis",
+                "CLZ4",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
@@ -96,6 +116,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "StrataL2Tests", dependencies: ["StrataL2", "StrataCore", "StrataRedis"]),
         .testTarget(
             name: "StrataWorkerTests",
             dependencies: ["StrataWorker", "StrataCore", "StrataPostgres", "StrataRedis"]

@@ -1,0 +1,1 @@
+// StrataL2Tests
