@@ -20,10 +20,17 @@ public final class InvalidationWorker: Service {
     public let configuration: WorkerConfiguration
     private let logger: Logger
     private let wake = WakeSignal()
+    /// Told after each batch that carried dirty marks, so due views refresh promptly.
+    private let scheduler: RefreshScheduler?
+    /// Rows, keys, apply latency and failures, for the worker's performance samples.
+    private let statistics: WorkerStatistics?
 
-    public init(configuration: WorkerConfiguration, logger: Logger) {
+    public init(configuration: WorkerConfiguration, logger: Logger,
+                scheduler: RefreshScheduler? = nil, statistics: WorkerStatistics? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.scheduler = scheduler
+        self.statistics = statistics
     }
 
     /// Connects to both servers once and checks the schema, so that a bad URL, an
@@ -65,6 +72,7 @@ public final class InvalidationWorker: Service {
                     try await session(cursor: &cursor, backoff: &backoff)
                 } catch {
                     if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                    statistics?.recordFailure()
                     let delay = backoff.next()
                     logger.error("invalidation paused: \(error); retrying in \(delay.formatted) (cursor \(cursor.map { String($0.cursor) } ?? "not loaded"), nothing is lost)")
                     try? await Task.sleep(for: delay)
@@ -152,7 +160,11 @@ public final class InvalidationWorker: Service {
                         return messageSeq
                     }
                 }
+                let applyStarted = clock.now
                 try await invalidator.apply(batch, messages: messages)
+                statistics?.recordBatch(rows: batch.seqs.count, keys: batch.keys.count + batch.prefixes.count,
+                                        applyLatency: clock.now - applyStarted)
+                if !batch.marks.isEmpty { scheduler?.viewsMayBeDirty() }
                 if !messages.isEmpty { lastPublish = clock.now }
                 logBatch(batch)
             }

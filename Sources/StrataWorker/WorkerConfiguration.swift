@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Settings of `strata-worker`. Every field has a flag and an environment variable
 /// (see `strata-worker --help`).
 public struct WorkerConfiguration: Sendable {
@@ -26,6 +32,30 @@ public struct WorkerConfiguration: Sendable {
     public var retryMaximumDelay: Duration = .seconds(5)
     /// Timeouts for connecting and for each command.
     public var connectTimeout: Duration = .seconds(5)
+
+    /// Refresh the L3 materialized views (`RefreshScheduler`); off: only performance samples.
+    public var refreshEnabled: Bool = true
+    /// The longest time between two polls of `strata.refresh_candidates()`.
+    public var refreshTick: Duration = .milliseconds(500)
+    /// A refresh running longer than this is cancelled by the server (`statement_timeout`)
+    /// and recorded as failed; nil: no limit.
+    public var refreshTimeout: Duration? = .seconds(30 * 60)
+    /// On graceful shutdown a running refresh may finish within this time, then it is
+    /// cancelled (rolled back by PostgreSQL: the view and its dirty marks stay as they were).
+    public var refreshShutdownGrace: Duration = .seconds(5)
+    /// How often the worker writes its own sample via `strata.record_performance()`.
+    public var performanceSampleInterval: Duration = .seconds(10)
+    /// `instance` in `strata.cache_performance_realtime`: 1 to 128 printable characters, no spaces.
+    public var instance: String = WorkerConfiguration.defaultInstance
+
+    /// `<host name>`, cut to a valid instance name.
+    public static var defaultInstance: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&buffer, buffer.count) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        let cleaned = String(host.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7F }.prefix(128).map(Character.init))
+        return cleaned.isEmpty ? "strata-worker" : cleaned
+    }
 
     public init(postgresURL: String, redisURL: String) {
         self.postgresURL = postgresURL

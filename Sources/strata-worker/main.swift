@@ -8,10 +8,11 @@ import StrataWorker
 struct StrataWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata-worker",
-        abstract: "Drains Strata's outbox: deletes L2 keys in Redis and publishes L1 invalidations.",
+        abstract: "Drains Strata's outbox: deletes L2 keys in Redis, publishes L1 invalidations and refreshes the L3 views.",
         discussion: """
         Every option can also be set from the environment variable named in its help.
-        Stops gracefully on SIGTERM or SIGINT after finishing the batch in hand.
+        Stops gracefully on SIGTERM or SIGINT after finishing the batch in hand; a running
+        view refresh may finish within 5 seconds, else it is cancelled and rolled back.
         """
     )
 
@@ -35,6 +36,15 @@ struct StrataWorkerCommand: AsyncParsableCommand {
 
     @Option(help: "Heartbeat interval on the L1 channel in milliseconds (env STRATA_HEARTBEAT_MS; default 1000).")
     var heartbeatMs: Int?
+
+    @Flag(name: .customLong("no-refresh"), help: "Do not refresh the L3 materialized views; performance samples are still written (env STRATA_REFRESH=off).")
+    var noRefresh = false
+
+    @Option(name: .customLong("refresh-tick-ms"), help: "Longest time between two looks at strata.refresh_candidates(), in milliseconds (env STRATA_REFRESH_TICK_MS; default 500).")
+    var refreshTickMs: Int?
+
+    @Option(help: "Instance name in strata.cache_performance_realtime (env STRATA_INSTANCE; default the host name).")
+    var instance: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env STRATA_LOG_LEVEL; default info).")
     var logLevel: String?
@@ -68,6 +78,22 @@ struct StrataWorkerCommand: AsyncParsableCommand {
         if let n = try positive(batchSize, env["STRATA_BATCH_SIZE"], "batch size") { config.batchSize = n }
         if let n = try positive(pollMs, env["STRATA_POLL_MS"], "poll interval") { config.pollInterval = .milliseconds(n) }
         if let n = try positive(heartbeatMs, env["STRATA_HEARTBEAT_MS"], "heartbeat interval") { config.heartbeatInterval = .milliseconds(n) }
+        if noRefresh {
+            config.refreshEnabled = false
+        } else if let value = env["STRATA_REFRESH"]?.lowercased(), !value.isEmpty {
+            switch value {
+            case "0", "off", "false", "no": config.refreshEnabled = false
+            case "1", "on", "true", "yes": config.refreshEnabled = true
+            default: throw ValidationError("STRATA_REFRESH must be on or off, got '\(value)'")
+            }
+        }
+        if let n = try positive(refreshTickMs, env["STRATA_REFRESH_TICK_MS"], "refresh tick") { config.refreshTick = .milliseconds(n) }
+        if let name = instance ?? env["STRATA_INSTANCE"] {
+            guard (1...128).contains(name.utf8.count), name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+                throw ValidationError("the instance name must be 1 to 128 printable characters without spaces, got '\(name)'")
+            }
+            config.instance = name
+        }
 
         do {
             try await InvalidationWorker.preflight(config, logger: logger)
@@ -75,9 +101,13 @@ struct StrataWorkerCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("strata-worker: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let worker = InvalidationWorker(configuration: config, logger: logger)
+        let statistics = WorkerStatistics()
+        let scheduler = RefreshScheduler(configuration: config, statistics: statistics, logger: logger)
+        let worker = InvalidationWorker(configuration: config, logger: logger,
+                                        scheduler: config.refreshEnabled ? scheduler : nil, statistics: statistics)
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [.init(service: worker), .init(service: scheduler)],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
