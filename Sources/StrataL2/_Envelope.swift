@@ -1,0 +1,317 @@
+import CLZ4
+import Crypto
+import Foundation
+
+/// The versioned envelope of an L2 value (docs/l2.md, "Envelope").
+///
+/// ```
+/// 0      magic 0xC5
+/// 1      format version (1)
+/// 2      flags: 0x01 LZ4, 0x02 HMAC-SHA256, 0x04 AES-GCM
+/// 3      codec id
+/// 4      key id (0 = no key)
+/// 5      n, number of generations (covering prefixes)
+/// 6      n × Int64 big-endian generations, in covering-prefix order
+/// 6+8n   written-at, Int64 big-endian milliseconds since the Unix epoch
+/// 14+8n  payload length before compression, UInt32 big-endian
+/// 18+8n  body: payload + CRC32C (4) | payload + HMAC-SHA256/128 (16) | nonce (12) + ciphertext + tag (16)
+/// ```
+enum _Envelope {
+    static let magic: UInt8 = 0xC5
+    static let version: UInt8 = 1
+    static let flagLZ4: UInt8 = 0x01
+    static let flagHMAC: UInt8 = 0x02
+    static let flagAESGCM: UInt8 = 0x04
+    static let macLength = 16
+    static let nonceLength = 12
+    static let tagLength = 16
+
+    static func headerLength(generations: Int) -> Int { 18 + 8 * generations }
+
+    /// Why a stored value was rejected; each one is a miss, and the value is deleted.
+    enum Rejection: String, Error, Sendable {
+        case truncated
+        case badMagic = "bad_magic"
+        case unknownVersion = "unknown_version"
+        case checksum
+        case forged
+        case unknownKey = "unknown_key"
+        case protectionMismatch = "protection_mismatch"
+        case codecMismatch = "codec_mismatch"
+        case decompression
+        case undecodable
+        case wrongType = "wrong_type"
+    }
+
+    /// The parsed fixed part of an entry (no verification yet).
+    struct Header {
+        var flags: UInt8
+        var codec: UInt8
+        var keyID: UInt8
+        var generationCount: Int
+        var writtenAtMilliseconds: Int64
+        var originalLength: Int
+        var bodyStart: Int
+
+        func generation(_ index: Int, in bytes: [UInt8]) -> Int64 { _Envelope.readInt64(bytes, at: 6 + 8 * index) }
+    }
+
+    // MARK: Encoding
+
+    static func encode(
+        payload: [UInt8], codec: UInt8, generations: [Int64], writtenAtMilliseconds: Int64,
+        redisKey: String, protector: _Protector, compressionThreshold: Int
+    ) -> [UInt8] {
+        var flags: UInt8 = 0
+        var body = payload
+        if payload.count >= compressionThreshold, let compressed = compress(payload), compressed.count < payload.count {
+            flags |= flagLZ4
+            body = compressed
+        }
+        var keyID: UInt8 = 0
+        switch protector.mode {
+        case .none: break
+        case .hmac(let key): flags |= flagHMAC; keyID = key.id
+        case .aesGCM(let key): flags |= flagAESGCM; keyID = key.id
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(headerLength(generations: generations.count) + body.count + nonceLength + tagLength)
+        out.append(magic)
+        out.append(version)
+        out.append(flags)
+        out.append(codec)
+        out.append(keyID)
+        out.append(UInt8(generations.count))
+        for generation in generations { appendInt64(&out, generation) }
+        appendInt64(&out, writtenAtMilliseconds)
+        appendUInt32(&out, UInt32(payload.count))
+        switch protector.mode {
+        case .none:
+            out.append(contentsOf: body)
+            let crc = checksum(redisKey: redisKey, out[...])
+            appendUInt32(&out, crc)
+        case .hmac(let key):
+            out.append(contentsOf: body)
+            let mac = authenticationCode(redisKey: redisKey, out[...], key: key.key)
+            out.append(contentsOf: mac.prefix(macLength))
+        case .aesGCM(let key):
+            let aad = associatedData(redisKey: redisKey, header: out[...])
+            // AES-GCM with a random 96-bit nonce; sealing only fails for invalid nonces.
+            let sealed = try! AES.GCM.seal(body, using: key.key, nonce: AES.GCM.Nonce(), authenticating: aad)
+            out.append(contentsOf: sealed.combined!)
+        }
+        return out
+    }
+
+    // MARK: Decoding
+
+    /// Parses the fixed header; checks magic, version and lengths only.
+    static func parseHeader(_ bytes: [UInt8]) throws(Rejection) -> Header {
+        guard bytes.count >= 6 else { throw .truncated }
+        guard bytes[0] == magic else { throw .badMagic }
+        guard bytes[1] == version else { throw .unknownVersion }
+        let count = Int(bytes[5])
+        let length = headerLength(generations: count)
+        guard bytes.count >= length else { throw .truncated }
+        let original = Int(readUInt32(bytes, at: length - 4))
+        return Header(flags: bytes[2], codec: bytes[3], keyID: bytes[4], generationCount: count,
+                      writtenAtMilliseconds: readInt64(bytes, at: 6 + 8 * count), originalLength: original,
+                      bodyStart: length)
+    }
+
+    /// Verifies the checksum, MAC or AEAD tag for `redisKey` and returns the payload
+    /// (decrypted and decompressed).
+    static func openPayload(_ bytes: [UInt8], header: Header, redisKey: String, protector: _Protector,
+                            maximumSize: Int) throws(Rejection) -> [UInt8] {
+        let known = flagLZ4 | flagHMAC | flagAESGCM
+        guard header.flags & ~known == 0 else { throw .unknownVersion }
+        let hmac = header.flags & flagHMAC != 0
+        let gcm = header.flags & flagAESGCM != 0
+        guard !(hmac && gcm) else { throw .forged }
+        let body: [UInt8]
+        switch protector.mode {
+        case .none:
+            guard !hmac, !gcm, header.keyID == 0 else { throw .protectionMismatch }
+            guard bytes.count >= header.bodyStart + 4 else { throw .truncated }
+            let end = bytes.count - 4
+            guard checksum(redisKey: redisKey, bytes[..<end]) == readUInt32(bytes, at: end) else { throw .checksum }
+            body = Array(bytes[header.bodyStart..<end])
+        case .hmac:
+            guard hmac else { throw .protectionMismatch }
+            guard let key = protector.verificationKey(header.keyID) else { throw .unknownKey }
+            guard bytes.count >= header.bodyStart + macLength else { throw .truncated }
+            let end = bytes.count - macLength
+            let expected = authenticationCode(redisKey: redisKey, bytes[..<end], key: key)
+            guard constantTimeEqual(expected.prefix(macLength), bytes[end...]) else { throw .forged }
+            body = Array(bytes[header.bodyStart..<end])
+        case .aesGCM:
+            guard gcm else { throw .protectionMismatch }
+            guard let key = protector.verificationKey(header.keyID) else { throw .unknownKey }
+            guard bytes.count >= header.bodyStart + nonceLength + tagLength else { throw .truncated }
+            let aad = associatedData(redisKey: redisKey, header: bytes[..<header.bodyStart])
+            do {
+                let box = try AES.GCM.SealedBox(combined: bytes[header.bodyStart...])
+                body = Array(try AES.GCM.open(box, using: key, authenticating: aad))
+            } catch {
+                throw .forged
+            }
+        }
+        if header.flags & flagLZ4 != 0 {
+            guard header.originalLength <= maximumSize else { throw .decompression }
+            guard let plain = decompress(body, originalLength: header.originalLength) else { throw .decompression }
+            return plain
+        }
+        guard body.count == header.originalLength else { throw .truncated }
+        return body
+    }
+
+    // MARK: Pieces
+
+    static func compress(_ input: [UInt8]) -> [UInt8]? {
+        guard input.count <= Int(LZ4_MAX_INPUT_SIZE) else { return nil }
+        let bound = Int(LZ4_compressBound(Int32(input.count)))
+        var failed = false
+        let out = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+            let written = input.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) { source in
+                    buffer.withMemoryRebound(to: CChar.self) { target in
+                        LZ4_compress_default(source.baseAddress, target.baseAddress, Int32(input.count), Int32(bound))
+                    }
+                }
+            }
+            failed = written <= 0
+            count = max(0, Int(written))
+        }
+        return failed ? nil : out
+    }
+
+    static func decompress(_ input: [UInt8], originalLength: Int) -> [UInt8]? {
+        guard originalLength > 0, input.count > 0 else { return originalLength == 0 ? [] : nil }
+        var ok = false
+        let out = [UInt8](unsafeUninitializedCapacity: originalLength) { buffer, count in
+            let written = input.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) { source in
+                    buffer.withMemoryRebound(to: CChar.self) { target in
+                        LZ4_decompress_safe(source.baseAddress, target.baseAddress, Int32(input.count), Int32(originalLength))
+                    }
+                }
+            }
+            ok = Int(written) == originalLength
+            count = ok ? originalLength : 0
+        }
+        return ok ? out : nil
+    }
+
+    static func keyPrefix(_ redisKey: String) -> [UInt8] {
+        var out: [UInt8] = []
+        let utf8 = redisKey.utf8
+        out.reserveCapacity(4 + utf8.count)
+        appendUInt32(&out, UInt32(utf8.count))
+        out.append(contentsOf: utf8)
+        return out
+    }
+
+    static func checksum(redisKey: String, _ data: ArraySlice<UInt8>) -> UInt32 {
+        var crc = _CRC32C.update(~0, keyPrefix(redisKey)[...])
+        crc = _CRC32C.update(crc, data)
+        return ~crc
+    }
+
+    static func authenticationCode(redisKey: String, _ data: ArraySlice<UInt8>, key: SymmetricKey) -> [UInt8] {
+        var hmac = HMAC<SHA256>(key: key)
+        hmac.update(data: keyPrefix(redisKey))
+        data.withUnsafeBytes { hmac.update(data: $0) }
+        return Array(hmac.finalize())
+    }
+
+    static func associatedData(redisKey: String, header: ArraySlice<UInt8>) -> [UInt8] {
+        keyPrefix(redisKey) + header
+    }
+
+    static func constantTimeEqual<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+
+    @inline(__always) static func appendInt64(_ out: inout [UInt8], _ value: Int64) {
+        let bits = UInt64(bitPattern: value)
+        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+    }
+
+    @inline(__always) static func appendUInt32(_ out: inout [UInt8], _ value: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    }
+
+    @inline(__always) static func readInt64(_ bytes: [UInt8], at offset: Int) -> Int64 {
+        var value: UInt64 = 0
+        for index in offset..<(offset + 8) { value = value << 8 | UInt64(bytes[index]) }
+        return Int64(bitPattern: value)
+    }
+
+    @inline(__always) static func readUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        var value: UInt32 = 0
+        for index in offset..<(offset + 4) { value = value << 8 | UInt32(bytes[index]) }
+        return value
+    }
+
+    static func nowMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}
+
+/// The configured protection, resolved for encoding and verification.
+struct _Protector: Sendable {
+    enum Mode: Sendable {
+        case none
+        case hmac(L2SecretKey)
+        case aesGCM(L2SecretKey)
+    }
+
+    let mode: Mode
+    private let keys: [UInt8: L2SecretKey]
+
+    init(_ protection: L2Protection) throws(L2Error) {
+        var all: [L2SecretKey] = []
+        switch protection {
+        case .none:
+            mode = .none
+        case .authenticated(let current, let previous):
+            mode = .hmac(current)
+            all = [current] + previous
+        case .encrypted(let current, let previous):
+            mode = .aesGCM(current)
+            all = [current] + previous
+            for key in all where ![16, 24, 32].contains(key.box.count) {
+                throw L2Error(code: .invalidConfiguration, message: "AES-GCM key \(key.id) has \(key.box.count) bytes; use 16, 24 or 32")
+            }
+        }
+        var keys: [UInt8: L2SecretKey] = [:]
+        for key in all {
+            guard keys.updateValue(key, forKey: key.id) == nil else {
+                throw L2Error(code: .invalidConfiguration, message: "key id \(key.id) is configured twice; give every key its own id")
+            }
+        }
+        self.keys = keys
+    }
+
+    func verificationKey(_ id: UInt8) -> SymmetricKey? { keys[id]?.key }
+}
+
+/// CRC32C (Castagnoli), table driven.
+enum _CRC32C {
+    static let table: [UInt32] = (0..<256).map { index -> UInt32 in
+        var crc = UInt32(index)
+        for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        return crc
+    }
+
+    static func update(_ crc: UInt32, _ data: ArraySlice<UInt8>) -> UInt32 {
+        var crc = crc
+        table.withUnsafeBufferPointer { table in
+            data.withUnsafeBufferPointer { bytes in
+                for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+            }
+        }
+        return crc
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import StrataCore
+import StrataL2
+import StrataRedis
+import Testing
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum TestEnvironment {
+    static var redisURL: String {
+        guard let value = ProcessInfo.processInfo.environment["STRATA_TEST_REDIS_URL"], !value.isEmpty else {
+            Issue.record("STRATA_TEST_REDIS_URL is not set: start Redis (scripts/redis.sh start) and set it, e.g. redis://127.0.0.1:6379")
+            return "redis://127.0.0.1:1"
+        }
+        return value
+    }
+
+    static var root: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    /// Runs one of the project's scripts (posix_spawn with an empty signal mask and default
+    /// dispositions: cooperative threads block all signals, and a redis-server inheriting
+    /// that mask would ignore SIGTERM).
+    static func script(_ name: String, _ arguments: String..., environment: [String: String] = [:]) throws {
+        let argv = ["/bin/bash", root + "/scripts/" + name] + arguments
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
+        var cArgs = argv.map { strdup($0) } + [nil]
+        var cEnv = env.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/bash", nil, &attributes, &cArgs, &cEnv)
+        guard spawned == 0 else { throw TestFailure("cannot run scripts/\(name): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status & 0x7F == 0, (status >> 8) & 0xFF == 0 else {
+            throw TestFailure("scripts/\(name) \(arguments.joined(separator: " ")) failed with status \(status)")
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// A redis-server of a test's own (scripts/redis.sh on a free port), to stop and restart.
+final class PrivateRedis: Sendable {
+    let home: String
+    let port: Int
+    var url: String { "redis://127.0.0.1:\(port)" }
+    var environment: [String: String] { ["STRATA_HOME": home, "STRATA_REDIS_PORT": String(port)] }
+
+    init() throws {
+        home = NSTemporaryDirectory() + "/strata-l2-redis-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        port = try TestEnvironment.freePort()
+        try start()
+    }
+
+    func start() throws { try TestEnvironment.script("redis.sh", "start", environment: environment) }
+    func stop() throws { try TestEnvironment.script("redis.sh", "stop", environment: environment) }
+    func remove() {
+        try? stop()
+        try? FileManager.default.removeItem(atPath: home)
+    }
+}
+
+/// A fresh namespace per test, so tests run in parallel on one Redis.
+func uniqueNamespace(_ name: String) -> String {
+    "t" + name + String(UInt32.random(in: 0...UInt32.max), radix: 16) + ":"
+}
+
+func makeCache(_ name: String, namespace: String? = nil, url: String = TestEnvironment.redisURL,
+               _ configure: (inout L2Configuration) throws -> Void = { _ in }, hooks: L2Hooks = L2Hooks()) throws -> L2Cache {
+    var configuration = try L2Configuration(url: url)
+    configuration.namespace = namespace ?? uniqueNamespace(name)
+    configuration.logger.logLevel = .critical
+    try configure(&configuration)
+    return try L2Cache(configuration: configuration, hooks: hooks)
+}
+
+func connectRedis(_ url: String = TestEnvironment.redisURL) async throws -> RedisConnection {
+    try await RedisConnection.connect(try RedisConfiguration(url: url))
+}
+
+extension RedisConnection {
+    func raw(_ key: String) async throws -> [UInt8]? { try await send(["GET", RedisArgument(key)]).bytes }
+    func put(_ key: String, _ bytes: [UInt8]) async throws { try await send(["SET", RedisArgument(key), RedisArgument(bytes)]) }
+    func exists(_ key: String) async throws -> Bool { try await send(["EXISTS", RedisArgument(key)]).int == 1 }
+}
+
+func secret(_ id: UInt8, _ fill: UInt8, count: Int = 32) throws -> L2SecretKey {
+    try L2SecretKey(id: id, bytes: Array(repeating: fill, count: count))
+}
+
+struct Profile: Codable, Sendable, Hashable {
+    var id: Int
+    var name: String
+    var roles: [String]
+    var score: Double?
+    var active: Bool
+}
+
+enum Decision: String, Codable, Sendable { case allow, deny }
+
+/// Counts calls across tasks.
+final class CallCounter: Sendable {
+    private let value = Mutex(0)
+    func increment() { value.withLock { $0 += 1 } }
+    var count: Int { value.withLock { $0 } }
+}
+
+import Synchronization

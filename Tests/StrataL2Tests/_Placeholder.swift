@@ -1,1 +1,0 @@
-// StrataL2Tests
