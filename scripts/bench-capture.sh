@@ -6,7 +6,9 @@
 # database, with a stand-in worker that LISTENs and acknowledges wake-ups.
 # The variants live in schemas bench_none, bench_strata, bench_plpgsql and are
 # run interleaved, BENCH_ROUNDS times; the table shows the median per cell
-# (commit latency with fsync on varies a lot on shared machines).
+# (commit latency with fsync on varies a lot on shared machines) and, since the
+# runs of one round are adjacent in time, the median and range of the per-round
+# ratios to the unwatched run of the same round.
 #
 #   BENCH_SECONDS  duration of each pgbench run (default 15)
 #   BENCH_CLIENTS  client counts (default "1 8")
@@ -84,6 +86,17 @@ for variant in $variants; do
     printf '\n'
 done
 printf '(ratio: median TPS relative to the unwatched table; strata outbox rows written: %s)\n' "$outbox_rows"
+printf 'per-round ratios to the unwatched run of the same round: median [min-max]\n'
+for variant in $variants; do
+    [ "$variant" = none ] && continue
+    printf '%-10s' "$variant"
+    for c in $clients; do
+        r="$(paste -d ' ' <(printf '%s\n' ${runs[$variant,$c]}) <(printf '%s\n' ${runs[none,$c]}) \
+             | awk '{ printf "%.3f\n", ($2 > 0 ? $1 / $2 : 0) }' | sort -g)"
+        printf '   c=%-3s %s [%s-%s]' "$c" "$(printf '%s\n' $r | median)" "$(printf '%s\n' $r | head -1)" "$(printf '%s\n' $r | tail -1)"
+    done
+    printf '\n'
+done
 for variant in $variants; do
     for c in $clients; do printf '  runs %-8s c=%-3s %s\n' "$variant" "$c" "${runs[$variant,$c]}"; done
 done

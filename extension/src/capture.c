@@ -73,13 +73,14 @@ ensure_state(void)
 	ctl.hash = dedup_hash;
 	ctl.match = dedup_match;
 	ctl.hcxt = TopTransactionContext;
-	dedup = hash_create("strata dedup", 256, &ctl,
+	/* small: most transactions write a few keys (the tables grow as needed) */
+	dedup = hash_create("strata dedup", 32, &ctl,
 						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(TableState);
 	ctl.hcxt = TopTransactionContext;
-	tables = hash_create("strata tables", 16, &ctl,
+	tables = hash_create("strata tables", 8, &ctl,
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
