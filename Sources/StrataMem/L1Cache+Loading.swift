@@ -30,7 +30,9 @@ extension L1Cache {
         let refreshAhead = _refreshAhead
         let prefixKey = _prefixKey?(key)
         let tags = Self._uniqueTags(tags)
-        let step = _stripe(hash).pointee.withLock { state -> _LoadStep in
+        // A hit that needs no refresh takes only a read lock, as `get(_:)` does.
+        if case .hit(let value) = _read(key, hash, countMiss: false, refreshAhead: refreshAhead) { return value }
+        let step = _exclusive(hash: hash) { state -> _LoadStep in
             if let value = state.get(key, h32) {
                 guard let refreshAhead, state.flights[key] == nil else { return .hit(value, refresh: nil) }
                 let expiresAt = state.nodes[Int(state.find(key, h32))].expiresAt
@@ -81,7 +83,7 @@ extension L1Cache {
             expiresAt = _expiry(ttl, now: now)
         }
         let negativeTTL = _negativeTTL
-        _stripe(hash).pointee.withLock { state in
+        _exclusive(hash: hash) { state in
             var fenced = true
             if let record = state.flights[key], record.flight === flight {
                 fenced = record.fenced
@@ -113,7 +115,7 @@ extension L1Cache {
     /// Number of loads in flight (including refresh-ahead reloads).
     public var loadsInFlight: Int {
         var total = 0
-        for s in 0..<_stripeCount { total += _stripe(at: s).pointee.withLock { $0.flights.count } }
+        for s in 0..<_stripeCount { total += _exclusive(_segment(at: s)) { $0.flights.count } }
         return total
     }
 }

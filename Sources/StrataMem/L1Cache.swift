@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Metrics
 import Synchronization
 
@@ -17,17 +24,32 @@ import Synchronization
 /// cache.invalidate(prefix: "authz:team:7:")  // or invalidate(tag: "team:7")
 /// ```
 ///
-/// The cache is split into lock stripes by key hash (one for small caches); each stripe
-/// has its own policy state. All methods are safe to call from any thread or task.
+/// The cache is split into segments by key hash (one for small caches); each segment has
+/// its own policy state, guarded by a striped read lock. All methods are safe to call from
+/// any thread or task.
 public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
-    // @unchecked: the stored pointer addresses `Mutex`es that are created in `init`,
-    // never moved and destroyed in `deinit`; every access to their state takes the lock.
-    @usableFromInline typealias _Stripe = Mutex<_SegmentState<Key, Value>>
+    // @unchecked: `_stripes` addresses the segments, created in `init`, never moved and
+    // destroyed in `deinit`. Each segment is `_readers` read stripes (a `Mutex<Void>`, its
+    // counters and its read buffer, see `_ReadStripe`) followed by its `_SegmentState`.
+    // Invariant: a read stripe's counters and buffer are accessed only under its own lock;
+    // the segment state is read under at least one of the segment's read locks and mutated
+    // under all of them (`_exclusive`), which writers take in index order — with one
+    // exception: a reader replaying its own full read buffer (`_tryDrain`) mutates the
+    // policy-only state (flag bytes, sketch, queue links, counters) under its read lock
+    // and the segment's try-only replay lock; readers never read that state, and writers,
+    // which do, are excluded by the read lock.
+    @usableFromInline typealias _State = _SegmentState<Key, Value>
 
     @usableFromInline let _stripes: UnsafeMutableRawPointer
     @usableFromInline let _stripeStride: Int
     @usableFromInline let _stripeMask: Int
     @usableFromInline let _stripeCount: Int
+    /// Read locks per segment (a power of two).
+    @usableFromInline let _readers: Int
+    /// Offset of the segment state in a segment (after its read stripes).
+    @usableFromInline let _stateOffset: Int
+    /// `_ReadStripe.threadKey`, copied.
+    @usableFromInline let _threadKey: pthread_key_t
     @usableFromInline let _clock: any L1Clock
     @usableFromInline let _systemClock: Bool
     @usableFromInline let _unitWeights: Bool
@@ -75,7 +97,16 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         }
         _stripeCount = stripes
         _stripeMask = stripes - 1
-        let stride = (MemoryLayout<_Stripe>.stride + 127) & ~127
+        let readers = _ReadStripe.readers(segments: stripes)
+        precondition(
+            MemoryLayout<Mutex<Void>>.size <= _ReadStripe.countersOffset
+                && MemoryLayout<_ReadCounters>.size <= _ReadStripe.bufferOffset - _ReadStripe.countersOffset,
+            "read stripe layout")
+        _readers = readers
+        _threadKey = _ReadStripe.threadKey
+        // The read stripes, one line for the segment's two atomics, then the state.
+        _stateOffset = readers * _ReadStripe.stride + 64
+        let stride = _stateOffset + ((MemoryLayout<_State>.stride + 127) & ~127)
         _stripeStride = stride
         _stripes = UnsafeMutableRawPointer.allocate(byteCount: stride * stripes, alignment: 128)
         for s in 0..<stripes {
@@ -89,14 +120,33 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
                 maxWeight: stripeWeight, maxCount: stripeCount, weighted: maxWeight != nil,
                 policy: configuration.policy, prefixIndexed: _prefixKey != nil,
                 seed: UInt64(s + 1) &* 0x9E37_79B9_7F4A_7C15, clock: configuration.clock)
-            (_stripes + s * stride).bindMemory(to: _Stripe.self, capacity: 1).initialize(to: _Stripe(state))
+            let segment = _stripes + s * stride
+            for r in 0..<readers {
+                let stripe = segment + r * _ReadStripe.stride
+                stripe.bindMemory(to: Mutex<Void>.self, capacity: 1).initialize(to: Mutex(()))
+                (stripe + _ReadStripe.countersOffset).bindMemory(to: _ReadCounters.self, capacity: 1)
+                    .initialize(to: _ReadCounters(count: 0, hits: 0, misses: 0, dropped: 0))
+                (stripe + _ReadStripe.bufferOffset).bindMemory(to: Int32.self, capacity: _ReadStripe.capacity)
+                    .initialize(repeating: -1, count: _ReadStripe.capacity)
+            }
+            (segment + _stateOffset - 64).bindMemory(to: Atomic<UInt32>.self, capacity: 2)
+                .initialize(to: Atomic(0))
+            (segment + _stateOffset - 60).bindMemory(to: Atomic<UInt32>.self, capacity: 1)
+                .initialize(to: Atomic(0))
+            (segment + _stateOffset).bindMemory(to: _State.self, capacity: 1).initialize(to: state)
         }
         _metrics = configuration.metricsEnabled ? _L1Metrics(name: configuration.name, factory: configuration.metricsFactory ?? MetricsSystem.factory) : nil
     }
 
     deinit {
         for s in 0..<_stripeCount {
-            (_stripes + s * _stripeStride).assumingMemoryBound(to: _Stripe.self).deinitialize(count: 1)
+            let segment = _stripes + s * _stripeStride
+            (segment + _stateOffset).assumingMemoryBound(to: _State.self).deinitialize(count: 1)
+            (segment + _stateOffset - 64).assumingMemoryBound(to: Atomic<UInt32>.self).deinitialize(count: 1)
+            (segment + _stateOffset - 60).assumingMemoryBound(to: Atomic<UInt32>.self).deinitialize(count: 1)
+            for r in 0..<_readers {
+                (segment + r * _ReadStripe.stride).assumingMemoryBound(to: Mutex<Void>.self).deinitialize(count: 1)
+            }
         }
         _stripes.deallocate()
     }
@@ -107,14 +157,177 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     static func _hash(_ key: Key) -> UInt64 { UInt64(UInt(bitPattern: key.hashValue)) }
 
     @inlinable
-    func _stripe(_ hash: UInt64) -> UnsafeMutablePointer<_Stripe> {
-        (_stripes + (Int(truncatingIfNeeded: hash >> 58) & _stripeMask) &* _stripeStride)
-            .assumingMemoryBound(to: _Stripe.self)
+    func _segment(_ hash: UInt64) -> UnsafeMutableRawPointer {
+        _stripes + (Int(truncatingIfNeeded: hash >> 58) & _stripeMask) &* _stripeStride
     }
 
     @inlinable
-    func _stripe(at index: Int) -> UnsafeMutablePointer<_Stripe> {
-        (_stripes + index * _stripeStride).assumingMemoryBound(to: _Stripe.self)
+    func _segment(at index: Int) -> UnsafeMutableRawPointer {
+        _stripes + index &* _stripeStride
+    }
+
+    @inlinable @inline(__always)
+    func _lock(_ segment: UnsafeMutableRawPointer, _ reader: Int) -> UnsafeMutablePointer<Mutex<Void>> {
+        (segment + reader &* _ReadStripe.stride).assumingMemoryBound(to: Mutex<Void>.self)
+    }
+
+    @inlinable @inline(__always)
+    func _state(_ segment: UnsafeMutableRawPointer) -> UnsafeMutablePointer<_State> {
+        (segment + _stateOffset).assumingMemoryBound(to: _State.self)
+    }
+
+    /// Runs `body` with the segment exclusively: takes all its read locks in order, replays
+    /// the read buffers into the policy, then calls `body`.
+    /// Set while a writer takes or holds all the read locks, so that a reader that finds
+    /// its lock taken waits instead of moving to another read stripe: only contention with
+    /// another reader is a reason to move. A hint, read and written relaxed.
+    @inlinable @inline(__always)
+    func _exclusiveHint(_ segment: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        (segment + _stateOffset - 64).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// The replay lock: a try-only spin lock (never waited for) that a reader holding its own
+    /// read lock takes to replay its full buffer. See `_tryDrain`.
+    @inlinable @inline(__always)
+    func _replayLock(_ segment: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        (segment + _stateOffset - 60).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    @inlinable
+    func _exclusive<T>(_ segment: UnsafeMutableRawPointer, _ body: (inout _State) -> T) -> T {
+        if _readers > 1 { _exclusiveHint(segment).pointee.store(1, ordering: .relaxed) }
+        for r in 0..<_readers { _lock(segment, r).pointee._unsafeLock() }
+        let state = _state(segment)
+        for r in 0..<_readers { _drain(segment + r &* _ReadStripe.stride, state) }
+        defer {
+            if _readers > 1 { _exclusiveHint(segment).pointee.store(0, ordering: .relaxed) }
+            var r = _readers
+            while r > 0 {
+                r -= 1
+                _lock(segment, r).pointee._unsafeUnlock()
+            }
+        }
+        return body(&state.pointee)
+    }
+
+    @inlinable
+    func _exclusive<T>(hash: UInt64, _ body: (inout _State) -> T) -> T {
+        _exclusive(_segment(hash), body)
+    }
+
+    /// Replays one read stripe's buffered hits into the policy, in order, and moves its
+    /// counters into the segment's. Called by writers with every read lock of the segment
+    /// held, before anything else changes the segment, or by `_tryDrain` with the stripe's
+    /// own lock and the replay lock: either way no write has happened since the hits were
+    /// buffered, so every buffered node is still the entry that was read.
+    @inlinable
+    func _drain(_ stripe: UnsafeMutableRawPointer, _ state: UnsafeMutablePointer<_State>) {
+        let counters = (stripe + _ReadStripe.countersOffset).assumingMemoryBound(to: _ReadCounters.self)
+        let n = counters.pointee.count
+        if n > 0 {
+            let buffer = (stripe + _ReadStripe.bufferOffset).assumingMemoryBound(to: Int32.self)
+            for k in 0..<n { state.pointee.onAccess(buffer[k]) }
+            counters.pointee.count = 0
+        }
+        if counters.pointee.hits | counters.pointee.misses != 0 {
+            state.pointee.hits &+= counters.pointee.hits
+            state.pointee.misses &+= counters.pointee.misses
+            state.pointee.hitsInSample &+= counters.pointee.dropped
+            counters.pointee.hits = 0
+            counters.pointee.misses = 0
+            counters.pointee.dropped = 0
+        }
+    }
+
+    /// What a read under a read lock found.
+    @usableFromInline
+    enum _Read {
+        case hit(Value)
+        /// Absent (counted as a miss if asked to).
+        case miss
+        /// Needs the exclusive path: the entry has expired (it must be removed) or, for
+        /// refresh-ahead, is close to expiring. Nothing was counted.
+        case exclusive
+    }
+
+    /// The hit path: one read lock, one probe, and the entry's node appended to the read
+    /// buffer (replayed by the next write, or by this reader when it fills). Writes nothing
+    /// another reader reads.
+    @inlinable @inline(__always)
+    func _read(_ key: Key, _ hash: UInt64, countMiss: Bool, refreshAhead: Int64?) -> _Read {
+        let segment = _segment(hash)
+        var stripe = segment
+        if _readers > 1 {
+            var index = _ReadStripe.threadIndex(_threadKey)
+            stripe = segment + (index & (_readers &- 1)) &* _ReadStripe.stride
+            if !stripe.assumingMemoryBound(to: Mutex<Void>.self).pointee._unsafeTryLock() {
+                if _exclusiveHint(segment).pointee.load(ordering: .relaxed) == 0 {
+                    // Another reader has this stripe: move this thread to another one.
+                    index = _ReadStripe.rehashThread(_threadKey, index)
+                    stripe = segment + (index & (_readers &- 1)) &* _ReadStripe.stride
+                }
+                stripe.assumingMemoryBound(to: Mutex<Void>.self).pointee._unsafeLock()
+            }
+        } else {
+            stripe.assumingMemoryBound(to: Mutex<Void>.self).pointee._unsafeLock()
+        }
+        let lock = stripe.assumingMemoryBound(to: Mutex<Void>.self)
+        let counters = (stripe + _ReadStripe.countersOffset).assumingMemoryBound(to: _ReadCounters.self)
+        let state = _state(segment)
+        let s = state.pointee.findSlot(key, UInt32(truncatingIfNeeded: hash))
+        if s < 0 {
+            if countMiss { counters.pointee.misses &+= 1 }
+            lock.pointee._unsafeUnlock()
+            return .miss
+        }
+        let slot = state.pointee.slots + s
+        let expiresAt = slot.pointee.expiresAt
+        if expiresAt != Int64.max {
+            let now = _nowNanos()
+            if now >= expiresAt || (refreshAhead.map { expiresAt &- now <= $0 } ?? false) {
+                lock.pointee._unsafeUnlock()
+                return .exclusive
+            }
+        }
+        let value = slot.pointee.value
+        let node = Int32(truncatingIfNeeded: slot.pointee.meta) &- 1
+        counters.pointee.hits &+= 1
+        let n = counters.pointee.count
+        if n < _ReadStripe.capacity {
+            (stripe + _ReadStripe.bufferOffset).assumingMemoryBound(to: Int32.self)[n] = node
+            counters.pointee.count = n &+ 1
+            if n &+ 1 == _ReadStripe.capacity { _tryDrain(segment, holding: stripe) }
+        } else {
+            // Full: another thread held a read lock when it filled up. Count the hit and
+            // retry the drain every 16 hits (lossy, like Caffeine's read buffer).
+            counters.pointee.dropped &+= 1
+            if counters.pointee.dropped & 15 == 0 { _tryDrain(segment, holding: stripe) }
+        }
+        lock.pointee._unsafeUnlock()
+        return .hit(value)
+    }
+
+    /// Called with read stripe `holding` locked and its buffer full: replays that buffer
+    /// into the policy if no other reader is replaying (otherwise leaves it for a later try
+    /// or the next write). Never waits.
+    ///
+    /// Holding a read lock excludes writers (they need every read lock), and the replay
+    /// lock excludes other replays; readers may run concurrently because a replay writes
+    /// only policy state no reader reads: flag bytes, sketch, queue links, and the
+    /// segment's counters (`onAccess`, `resetSketch`), never the slots or the table's
+    /// fields. Only this stripe's buffer is replayed (the others belong to their locks).
+    @inlinable
+    func _tryDrain(_ segment: UnsafeMutableRawPointer, holding stripe: UnsafeMutableRawPointer) {
+        let state = _state(segment)
+        if _readers == 1 {
+            // This read lock is the only one: it is exclusive already.
+            _drain(stripe, state)
+            return
+        }
+        let replay = _replayLock(segment)
+        guard replay.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return }
+        _drain(stripe, state)
+        replay.pointee.store(0, ordering: .releasing)
     }
 
     @inlinable
@@ -137,11 +350,14 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         return overflow ? Int64.max - 1 : min(sum, Int64.max - 1)
     }
 
-    /// Bytes of the cache's own structures per entry: its node (less the key and value it
-    /// holds) with the node array's average unused share (~11%, it grows by 1.25×) and its
-    /// share of the hash index (8-byte slots at 37–75% load). Part of every default weight.
+    /// Bytes of the cache's own structures per entry: its node with the node array's
+    /// average unused share (~11%, it grows by 1.25×), its flags byte, and its share of the
+    /// hash table, whose slots hold key, value, deadline and 8 bytes of hash and index at
+    /// 37.5–75% load (counted at 50%), less the key and value themselves. Part of every
+    /// default weight.
     public static var perEntryOverheadBytes: Int {
-        MemoryLayout<_Node<Key, Value>>.stride * 9 / 8 - MemoryLayout<Key>.size - MemoryLayout<Value>.size + 14
+        MemoryLayout<_Node>.stride * 9 / 8 + 1 + MemoryLayout<_Slot<Key, Value>>.stride * 2
+            - MemoryLayout<Key>.size - MemoryLayout<Value>.size
     }
 
     @inlinable
@@ -169,8 +385,11 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     @inlinable
     public func get(_ key: Key) -> Value? {
         let hash = Self._hash(key)
-        return _stripe(hash).pointee.withLock { state in
-            state.get(key, UInt32(truncatingIfNeeded: hash))
+        switch _read(key, hash, countMiss: true, refreshAhead: nil) {
+        case .hit(let value): return value
+        case .miss: return nil
+        case .exclusive:
+            return _exclusive(hash: hash) { state in state.get(key, UInt32(truncatingIfNeeded: hash)) }
         }
     }
 
@@ -183,13 +402,15 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     public func entry(_ key: Key) -> L1EntryInfo<Value>? {
         let hash = Self._hash(key)
         let now = _nowNanos()
-        return _stripe(hash).pointee.withLock { state -> L1EntryInfo<Value>? in
-            let i = state.find(key, UInt32(truncatingIfNeeded: hash))
-            if i < 0 { return nil }
+        return _exclusive(hash: hash) { state -> L1EntryInfo<Value>? in
+            let s = state.findSlot(key, UInt32(truncatingIfNeeded: hash))
+            if s < 0 { return nil }
+            let slot = state.slots + s
+            let i = Int32(truncatingIfNeeded: slot.pointee.meta) &- 1
             let node = state.nodes[Int(i)]
             if node.expiresAt != .max, now >= node.expiresAt { return nil }
             return L1EntryInfo(
-                value: node.value, writtenAt: L1Instant(nanoseconds: node.writtenAt),
+                value: slot.pointee.value, writtenAt: L1Instant(nanoseconds: node.writtenAt),
                 expiresAt: node.expiresAt == .max ? nil : L1Instant(nanoseconds: node.expiresAt),
                 tags: state.tagsOf[i] ?? [], weight: Int(node.weight))
         }
@@ -218,7 +439,7 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         let prefixKey = _prefixKey?(key)
         let weight = _weight(key, value, prefixKey: prefixKey)
         let tags = Self._uniqueTags(tags)
-        let flush = _stripe(hash).pointee.withLock { state -> Bool in
+        let flush = _exclusive(hash: hash) { state -> Bool in
             state.set(
                 key, value, UInt32(truncatingIfNeeded: hash), weight: weight, expiresAt: expiresAt, now: now,
                 tags: tags, prefixKey: prefixKey)
@@ -235,7 +456,7 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     @discardableResult
     public func invalidate(key: Key) -> Bool {
         let hash = Self._hash(key)
-        return _stripe(hash).pointee.withLock { $0.invalidate(key, UInt32(truncatingIfNeeded: hash)) }
+        return _exclusive(hash: hash) { $0.invalidate(key, UInt32(truncatingIfNeeded: hash)) }
     }
 
     /// Removes every entry tagged `tag` (cost proportional to their number) and fences
@@ -244,7 +465,7 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     public func invalidate(tag: String) -> Int {
         var removed = 0
         for s in 0..<_stripeCount {
-            removed += _stripe(at: s).pointee.withLock { $0.invalidate(tag: tag, writtenBefore: nil) }
+            removed += _exclusive(_segment(at: s)) { $0.invalidate(tag: tag, writtenBefore: nil) }
         }
         return removed
     }
@@ -256,7 +477,7 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     public func invalidate(tag: String, writtenBefore instant: L1Instant) -> Int {
         var removed = 0
         for s in 0..<_stripeCount {
-            removed += _stripe(at: s).pointee.withLock {
+            removed += _exclusive(_segment(at: s)) {
                 $0.invalidate(tag: tag, writtenBefore: instant.nanoseconds)
             }
         }
@@ -268,7 +489,7 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     public func invalidateAll() -> Int {
         var removed = 0
         for s in 0..<_stripeCount {
-            removed += _stripe(at: s).pointee.withLock { $0.invalidateAll() }
+            removed += _exclusive(_segment(at: s)) { $0.invalidateAll() }
         }
         return removed
     }
@@ -283,21 +504,21 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     public func cleanUp() {
         let now = _nowNanos()
         for s in 0..<_stripeCount {
-            _stripe(at: s).pointee.withLock { $0.advance(now) }
+            _exclusive(_segment(at: s)) { $0.advance(now) }
         }
     }
 
     /// Number of entries (including expired ones not yet cleaned up).
     public var count: Int {
         var total = 0
-        for s in 0..<_stripeCount { total += _stripe(at: s).pointee.withLock { $0.count } }
+        for s in 0..<_stripeCount { total += _exclusive(_segment(at: s)) { $0.count } }
         return total
     }
 
     /// Current total weight.
     public var weight: Int {
         var total = 0
-        for s in 0..<_stripeCount { total += _stripe(at: s).pointee.withLock { $0.totalWeight } }
+        for s in 0..<_stripeCount { total += _exclusive(_segment(at: s)) { $0.totalWeight } }
         return total
     }
 
@@ -308,7 +529,7 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     public var statistics: L1Statistics {
         var stats = L1Statistics()
         for s in 0..<_stripeCount {
-            _stripe(at: s).pointee.withLock { state in
+            _exclusive(_segment(at: s)) { state in
                 stats.hits += state.hits
                 stats.misses += state.misses
                 stats.loadSuccesses += state.loadSuccesses
@@ -346,7 +567,7 @@ extension L1Cache where Key: PrefixInvalidatable {
         precondition(_prefixKey != nil, "prefix invalidation needs configuration.indexPrefixes")
         var removed = 0
         for s in 0..<_stripeCount {
-            removed += _stripe(at: s).pointee.withLock { $0.invalidate(prefix: prefix) }
+            removed += _exclusive(_segment(at: s)) { $0.invalidate(prefix: prefix) }
         }
         return removed
     }

@@ -1,12 +1,10 @@
-/// One cache entry, stored by value in its segment's node array and addressed by index.
-///
-/// For `Int` keys and values the node is 64 bytes. `prev`/`next` link it into its policy
-/// queue, `tprev`/`tnext` into its timer-wheel bucket.
+/// An entry's policy record, stored by value in its segment's node array and addressed by
+/// index. The key, value and deadline a hit needs live in the hash table's slot (`_Slot`);
+/// the node holds what only writes and eviction touch (48 bytes whatever the key and value).
+/// `prev`/`next` link it into its policy queue, `tprev`/`tnext` into its timer-wheel bucket.
 @usableFromInline
-struct _Node<Key, Value> {
-    @usableFromInline var key: Key
-    @usableFromInline var value: Value
-    /// Nanoseconds; `Int64.max` for entries that do not expire.
+struct _Node {
+    /// Nanoseconds; `Int64.max` for entries that do not expire (also in the slot).
     @usableFromInline var expiresAt: Int64
     @usableFromInline var writtenAt: Int64
     @usableFromInline var prev: Int32
@@ -20,12 +18,9 @@ struct _Node<Key, Value> {
     /// Timer-wheel bucket, or `_Wheel.none`.
     @usableFromInline var bucket: UInt16
     @usableFromInline var queue: UInt8
-    @usableFromInline var flags: UInt8
 
     @inlinable
-    init(key: Key, value: Value, hash: UInt32, weight: UInt32, expiresAt: Int64, writtenAt: Int64) {
-        self.key = key
-        self.value = value
+    init(hash: UInt32, weight: UInt32, expiresAt: Int64, writtenAt: Int64) {
         self.expiresAt = expiresAt
         self.writtenAt = writtenAt
         self.prev = -1
@@ -37,7 +32,27 @@ struct _Node<Key, Value> {
         self.trie = -1
         self.bucket = _Wheel.none
         self.queue = _Queue.free
-        self.flags = 0
+    }
+}
+
+/// One slot of a segment's open-addressed hash table: everything a hit reads, in one place,
+/// so that a hit is one probe and no second dependent load. `meta` is
+/// `hash32 << 32 | node index + 1`, and 0 in an empty slot, whose other fields are then
+/// uninitialised (only `meta` is ever read there). 32 bytes for `Int` keys and values.
+@usableFromInline
+struct _Slot<Key, Value> {
+    @usableFromInline var meta: UInt64
+    /// The entry's deadline (nanoseconds, `Int64.max` for none), as in its node.
+    @usableFromInline var expiresAt: Int64
+    @usableFromInline var key: Key
+    @usableFromInline var value: Value
+
+    @inlinable
+    init(meta: UInt64, expiresAt: Int64, key: Key, value: Value) {
+        self.meta = meta
+        self.expiresAt = expiresAt
+        self.key = key
+        self.value = value
     }
 }
 

@@ -4,14 +4,14 @@ extension _SegmentState {
 
     @inlinable
     mutating func addTags(_ i: Int32, _ tags: [String]) {
-        nodes[Int(i)].flags |= _Flags.tagged
+        flagBytes[Int(i)] |= _Flags.tagged
         tagsOf[i] = tags
         for tag in tags { tagIndex[tag, default: []].insert(i) }
     }
 
     @inlinable
     mutating func removeTags(_ i: Int32) {
-        nodes[Int(i)].flags &= ~_Flags.tagged
+        flagBytes[Int(i)] &= ~_Flags.tagged
         guard let tags = tagsOf.removeValue(forKey: i) else { return }
         for tag in tags {
             if var set = tagIndex.removeValue(forKey: tag) {
@@ -75,13 +75,12 @@ extension _SegmentState {
         for key in flights.keys { flights[key]!.fenced = true }
         negatives.removeAll()
         let removed = count
-        for i in 0..<used where isLive(Int32(i)) {
-            (nodes + i).deinitialize(count: 1)
-            UnsafeMutableRawPointer(nodes + i).storeBytes(of: _Queue.free, toByteOffset: queueOffset, as: UInt8.self)
+        for s in 0...slotMask where Self.meta(slots + s) != 0 {
+            (slots + s).deinitialize(count: 1)
+            Self.setMeta(slots + s, 0)
         }
         used = 0
         freeList.removeAll(keepingCapacity: false)
-        slots.update(repeating: 0, count: slotMask + 1)
         for q in 0..<4 { lists[q] = _List() }
         if let heads = wheel { heads.update(repeating: -1, count: _Wheel.total) }
         tagsOf.removeAll()

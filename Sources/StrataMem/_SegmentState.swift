@@ -1,14 +1,23 @@
 /// The state of one lock stripe: entries, their hash index, the eviction policy, the
 /// timer wheel, the tag and prefix indexes, in-flight loads and counters.
 ///
-/// Always accessed under its `Mutex`. Entries live by value in one array (`nodes`) and are
-/// linked by `Int32` indices, so the hit path touches no reference counts.
+/// Read (`findSlot`, `nodes`, …) under any one of its segment's read locks, mutated only
+/// under all of them (see `L1Cache`). Keys, values and deadlines live in the open-addressed
+/// table `slots`; policy records live by value in one array (`nodes`) and are linked by
+/// `Int32` indices, so neither path touches reference counts of the cache's own structures.
 @usableFromInline
 struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
-    // MARK: Hot fields: everything a hit touches, first, so they share the lock's cache line.
-    @usableFromInline var nodes: UnsafeMutablePointer<_Node<Key, Value>>
-    @usableFromInline var slots: UnsafeMutablePointer<UInt64>
+    // MARK: What a hit reads, alone in the first cache line (the state is 64-byte aligned),
+    // so that writes to the fields below do not evict it from readers' caches.
+    @usableFromInline var slots: UnsafeMutablePointer<_Slot<Key, Value>>
     @usableFromInline var slotMask: Int
+    @usableFromInline var _pad: (Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0)
+
+    @usableFromInline var nodes: UnsafeMutablePointer<_Node>
+    /// Each node's `_Flags` byte, apart from the node: the only policy state a hit changes,
+    /// so replaying buffered hits touches one byte per entry in a dense array (100 KB per
+    /// 100,000 entries) instead of each entry's node.
+    @usableFromInline var flagBytes: UnsafeMutablePointer<UInt8>
     @usableFromInline var sketch: UnsafeMutablePointer<UInt64>
     @usableFromInline var hits: Int = 0
     @usableFromInline var hitsInSample: Int = 0
@@ -23,7 +32,7 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
     @usableFromInline var freeList: [Int32] = []
     @usableFromInline let queueOffset: Int
 
-    // MARK: Hash index (open addressing, linear probing; slot = hash32 << 32 | index + 1)
+    // MARK: Hash index (open addressing, linear probing; slot meta = hash32 << 32 | index + 1)
     @usableFromInline var count: Int = 0
 
     // MARK: Policy
@@ -83,12 +92,12 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
         self.maxWeight = max(1, maxWeight)
         self.maxCount = max(1, maxCount)
         self.weighted = weighted
-        self.queueOffset = MemoryLayout<_Node<Key, Value>>.offset(of: \_Node<Key, Value>.queue)!
+        self.queueOffset = MemoryLayout<_Node>.offset(of: \_Node.queue)!
         nodeCapacity = 16
         nodes = Self.allocateNodes(16)
+        flagBytes = .allocate(capacity: 16)
         slotMask = 31
-        slots = .allocate(capacity: 32)
-        slots.initialize(repeating: 0, count: 32)
+        slots = Self.allocateSlots(32)
         lists = .allocate(capacity: 4)
         lists.initialize(repeating: _List(), count: 4)
         let bound = self.maxWeight
@@ -119,10 +128,11 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
     }
 
     deinit {
-        for i in 0..<used where isLive(Int32(i)) {
-            (nodes + i).deinitialize(count: 1)
+        for s in 0...slotMask where Self.meta(slots + s) != 0 {
+            (slots + s).deinitialize(count: 1)
         }
         nodes.deallocate()
+        flagBytes.deallocate()
         slots.deallocate()
         lists.deinitialize(count: 4)
         lists.deallocate()
@@ -134,11 +144,34 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
 
     /// Node storage aligned to cache lines, so that a 64-byte node is one line, not two.
     @inlinable
-    static func allocateNodes(_ count: Int) -> UnsafeMutablePointer<_Node<Key, Value>> {
+    static func allocateNodes(_ count: Int) -> UnsafeMutablePointer<_Node> {
         UnsafeMutableRawPointer.allocate(
-            byteCount: count * MemoryLayout<_Node<Key, Value>>.stride,
-            alignment: max(64, MemoryLayout<_Node<Key, Value>>.alignment)
-        ).bindMemory(to: _Node<Key, Value>.self, capacity: count)
+            byteCount: count * MemoryLayout<_Node>.stride,
+            alignment: max(64, MemoryLayout<_Node>.alignment)
+        ).bindMemory(to: _Node.self, capacity: count)
+    }
+
+    /// An empty slot table of `count` slots (a power of two), cache-line aligned, with
+    /// every `meta` zero and nothing else initialised.
+    @inlinable
+    static func allocateSlots(_ count: Int) -> UnsafeMutablePointer<_Slot<Key, Value>> {
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: count * MemoryLayout<_Slot<Key, Value>>.stride,
+            alignment: max(64, MemoryLayout<_Slot<Key, Value>>.alignment))
+        let stride = MemoryLayout<_Slot<Key, Value>>.stride
+        for s in 0..<count { raw.storeBytes(of: 0 as UInt64, toByteOffset: s &* stride, as: UInt64.self) }
+        return raw.bindMemory(to: _Slot<Key, Value>.self, capacity: count)
+    }
+
+    /// A slot's `meta` (offset 0), read without touching its possibly uninitialised rest.
+    @inlinable @inline(__always)
+    static func meta(_ slot: UnsafeMutablePointer<_Slot<Key, Value>>) -> UInt64 {
+        UnsafeRawPointer(slot).load(as: UInt64.self)
+    }
+
+    @inlinable @inline(__always)
+    static func setMeta(_ slot: UnsafeMutablePointer<_Slot<Key, Value>>, _ meta: UInt64) {
+        UnsafeMutableRawPointer(slot).storeBytes(of: meta, as: UInt64.self)
     }
 
     @inlinable
@@ -163,89 +196,100 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
         if maxCount != .max { newCapacity = min(newCapacity, max(maxCount + 1, nodeCapacity + 1)) }
         precondition(newCapacity < Int(Int32.max), "L1 segment too large")
         let fresh = Self.allocateNodes(newCapacity)
-        for i in 0..<used {
-            if isLive(Int32(i)) {
-                (fresh + i).moveInitialize(from: nodes + i, count: 1)
-            } else {
-                UnsafeMutableRawPointer(fresh + i).storeBytes(of: _Queue.free, toByteOffset: queueOffset, as: UInt8.self)
-            }
-        }
+        (fresh).moveInitialize(from: nodes, count: used)  // trivial type: a copy
         nodes.deallocate()
         nodes = fresh
+        let freshFlags = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        freshFlags.moveInitialize(from: flagBytes, count: used)
+        flagBytes.deallocate()
+        flagBytes = freshFlags
         nodeCapacity = newCapacity
     }
 
     @inlinable
     mutating func releaseNode(_ i: Int32) {
-        (nodes + Int(i)).deinitialize(count: 1)
         UnsafeMutableRawPointer(nodes + Int(i)).storeBytes(of: _Queue.free, toByteOffset: queueOffset, as: UInt8.self)
         freeList.append(i)
     }
 
     // MARK: - Hash index
 
+    /// The position of `key`'s slot, or -1.
     @inlinable
-    func find(_ key: Key, _ h: UInt32) -> Int32 {
+    func findSlot(_ key: Key, _ h: UInt32) -> Int {
         var s = Int(h) & slotMask
         while true {
-            let slot = slots[s]
-            if slot == 0 { return -1 }
-            if UInt32(truncatingIfNeeded: slot >> 32) == h {
-                let i = Int32(truncatingIfNeeded: slot) &- 1
-                if nodes[Int(i)].key == key { return i }
-            }
+            let meta = Self.meta(slots + s)
+            if meta == 0 { return -1 }
+            if UInt32(truncatingIfNeeded: meta >> 32) == h, slots[s].key == key { return s }
             s = (s &+ 1) & slotMask
         }
     }
 
+    /// The node of `key`'s entry, or -1.
     @inlinable
-    mutating func insertSlot(_ h: UInt32, _ i: Int32) {
+    func find(_ key: Key, _ h: UInt32) -> Int32 {
+        let s = findSlot(key, h)
+        return s < 0 ? -1 : Int32(truncatingIfNeeded: Self.meta(slots + s)) &- 1
+    }
+
+    /// The position of node `i`'s slot (which must exist).
+    @inlinable
+    func slot(ofNode i: Int32) -> Int {
+        let wanted = UInt64(UInt32(i + 1))
+        var s = Int(nodes[Int(i)].hash) & slotMask
+        while Self.meta(slots + s) & 0xFFFF_FFFF != wanted { s = (s &+ 1) & slotMask }
+        return s
+    }
+
+    @inlinable
+    mutating func insertSlot(_ h: UInt32, _ i: Int32, key: Key, value: Value, expiresAt: Int64) {
         if (count + 1) * 4 > (slotMask + 1) * 3 { growSlots() }
         var s = Int(h) & slotMask
-        while slots[s] != 0 { s = (s &+ 1) & slotMask }
-        slots[s] = UInt64(h) << 32 | UInt64(UInt32(i + 1))
+        while Self.meta(slots + s) != 0 { s = (s &+ 1) & slotMask }
+        (slots + s).initialize(
+            to: _Slot(meta: UInt64(h) << 32 | UInt64(UInt32(i + 1)), expiresAt: expiresAt, key: key, value: value))
     }
 
     @inlinable
     mutating func growSlots() {
         let oldSize = slotMask + 1
         let newSize = oldSize * 2
-        let fresh = UnsafeMutablePointer<UInt64>.allocate(capacity: newSize)
-        fresh.initialize(repeating: 0, count: newSize)
+        let fresh = Self.allocateSlots(newSize)
         let mask = newSize - 1
         for s in 0..<oldSize {
-            let slot = slots[s]
-            if slot == 0 { continue }
-            var t = Int(UInt32(truncatingIfNeeded: slot >> 32)) & mask
-            while fresh[t] != 0 { t = (t &+ 1) & mask }
-            fresh[t] = slot
+            let meta = Self.meta(slots + s)
+            if meta == 0 { continue }
+            var t = Int(UInt32(truncatingIfNeeded: meta >> 32)) & mask
+            while Self.meta(fresh + t) != 0 { t = (t &+ 1) & mask }
+            (fresh + t).moveInitialize(from: slots + s, count: 1)
         }
         slots.deallocate()
         slots = fresh
         slotMask = mask
     }
 
-    /// Removes node `i`'s slot with backward-shift deletion (no tombstones).
+    /// Removes node `i`'s slot (destroying its key and value) with backward-shift deletion
+    /// (no tombstones).
     @inlinable
-    mutating func removeSlot(_ h: UInt32, _ i: Int32) {
-        let wanted = UInt64(UInt32(i + 1))
-        var s = Int(h) & slotMask
-        while slots[s] & 0xFFFF_FFFF != wanted { s = (s &+ 1) & slotMask }
+    mutating func removeSlot(_ i: Int32) {
+        let s = slot(ofNode: i)
+        (slots + s).deinitialize(count: 1)
         var hole = s
         var j = s
         while true {
             j = (j &+ 1) & slotMask
-            let slot = slots[j]
-            if slot == 0 { break }
-            let ideal = Int(UInt32(truncatingIfNeeded: slot >> 32)) & slotMask
-            // Move `slot` into the hole unless its ideal position lies cyclically in (hole, j].
+            let meta = Self.meta(slots + j)
+            if meta == 0 { break }
+            let ideal = Int(UInt32(truncatingIfNeeded: meta >> 32)) & slotMask
+            // Move slot j into the hole unless its ideal position lies cyclically in (hole, j].
             let inRange = hole <= j ? (ideal > hole && ideal <= j) : (ideal > hole || ideal <= j)
             if !inRange {
-                slots[hole] = slot
+                (slots + hole).moveInitialize(from: slots + j, count: 1)
                 hole = j
             }
         }
-        slots[hole] = 0
+        Self.setMeta(slots + hole, 0)
     }
 
     // MARK: - Queues
@@ -310,31 +354,33 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
     /// The live value for `key`, recording a hit or a miss.
     @inlinable
     mutating func get(_ key: Key, _ h: UInt32) -> Value? {
-        let i = find(key, h)
-        if i < 0 {
+        let s = findSlot(key, h)
+        if s < 0 {
             misses &+= 1
             return nil
         }
-        let n = nodes + Int(i)
-        if n.pointee.expiresAt != Int64.max, nowNanos() >= n.pointee.expiresAt {
+        let slot = slots + s
+        let i = Int32(truncatingIfNeeded: slot.pointee.meta) &- 1
+        if slot.pointee.expiresAt != Int64.max, nowNanos() >= slot.pointee.expiresAt {
             remove(i, cause: .expiry)
             misses &+= 1
             return nil
         }
         hits &+= 1
         onAccess(i)
-        return n.pointee.value
+        return slot.pointee.value
     }
 
-    /// Policy bookkeeping for a hit. Unlike Caffeine, which reorders its queues and
-    /// increments its sketch on every (buffered) read, a hit here only updates the node's
-    /// flags byte, in the cache line the lookup already touched: it sets the `accessed` bit
-    /// and counts the hit in four pending bits. Reordering happens lazily when the node
-    /// reaches the head of its queue (second chance in the window and protected queues,
-    /// promotion from probation); pending hits are added to the sketch when they reach 15,
-    /// when the node leaves, and before the sketch ages, and admission adds them to the
-    /// sketch's estimate. So the sketch sees the same counts, later, and a hit costs one
-    /// node and one slot. LRU mode reorders eagerly (it is exact LRU).
+    /// Policy bookkeeping for a hit, replayed from a read buffer (see `L1Cache._read`) before
+    /// any write to the segment, in the order the hits happened. Unlike Caffeine, which
+    /// reorders its queues and increments its sketch on every (buffered) read, a hit here
+    /// only updates the entry's flags byte (in the dense `flagBytes` array): it sets the
+    /// `accessed` bit and counts the hit in four pending bits. Reordering happens lazily
+    /// when the node reaches the head of its queue (second chance in the window and
+    /// protected queues, promotion from probation); pending hits are added to the sketch
+    /// when they reach 15, when the node leaves, and before the sketch ages, and admission
+    /// adds them to the sketch's estimate. So the sketch sees the same counts, later. LRU
+    /// mode reorders eagerly (it is exact LRU).
     @inlinable
     mutating func onAccess(_ i: Int32) {
         let n = nodes + Int(i)
@@ -342,7 +388,7 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
             moveToTail(i)
             return
         }
-        let flags = n.pointee.flags
+        let flags = flagBytes[Int(i)]
         if flags & 0xF6 == 0xF6 {
             // Accessed, pending count full and sketch saturated: counting more changes
             // nothing, so leave the node untouched. A hot entry read from several cores then
@@ -353,12 +399,12 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
         if flags >= 0xF0 {
             add(n.pointee.hash, 15, counted: true)
             if frequency(n.pointee.hash) >= 15 {
-                n.pointee.flags = flags | _Flags.accessed | _Flags.sketchFull
+                flagBytes[Int(i)] = flags | _Flags.accessed | _Flags.sketchFull
             } else {
-                n.pointee.flags = (flags & 0x0B) | _Flags.accessed | _Flags.pendingUnit
+                flagBytes[Int(i)] = (flags & 0x0B) | _Flags.accessed | _Flags.pendingUnit
             }
         } else {
-            n.pointee.flags = (flags | _Flags.accessed) &+ _Flags.pendingUnit
+            flagBytes[Int(i)] = (flags | _Flags.accessed) &+ _Flags.pendingUnit
         }
         hitsInSample &+= 1
     }
@@ -367,9 +413,9 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
     @inlinable
     mutating func flushPending(_ i: Int32) {
         let n = nodes + Int(i)
-        let pending = Int(n.pointee.flags >> _Flags.pendingShift)
+        let pending = Int(flagBytes[Int(i)] >> _Flags.pendingShift)
         if pending > 0 {
-            n.pointee.flags &= 0x0B
+            flagBytes[Int(i)] &= 0x0B
             add(n.pointee.hash, pending, counted: true)
         }
     }
@@ -378,13 +424,13 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
     @inlinable
     func frequency(ofNode i: Int32) -> Int {
         let n = nodes + Int(i)
-        return min(15, frequency(n.pointee.hash) + Int(n.pointee.flags >> _Flags.pendingShift))
+        return min(15, frequency(n.pointee.hash) + Int(flagBytes[Int(i)] >> _Flags.pendingShift))
     }
 
     /// Moves `i` to another queue, clearing its accessed bit.
     @inlinable
     func transfer(_ i: Int32, to q: UInt8) {
-        nodes[Int(i)].flags &= ~_Flags.accessed
+        flagBytes[Int(i)] &= ~_Flags.accessed
         move(i, to: q)
     }
 
@@ -395,8 +441,8 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
             let d = protected.head
             if d < 0 { break }
             budget -= 1
-            if nodes[Int(d)].flags & _Flags.accessed != 0 {
-                nodes[Int(d)].flags &= ~_Flags.accessed
+            if flagBytes[Int(d)] & _Flags.accessed != 0 {
+                flagBytes[Int(d)] &= ~_Flags.accessed
                 moveToTail(d)
             } else {
                 transfer(d, to: _Queue.probation)
@@ -425,7 +471,8 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
         }
         if existing >= 0 {
             let n = nodes + Int(existing)
-            n.pointee.value = value
+            let slot = slots + slot(ofNode: existing)
+            slot.pointee.value = value
             n.pointee.writtenAt = now
             let delta = Int(w) - Int(n.pointee.weight)
             if delta != 0 {
@@ -436,16 +483,18 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
             if n.pointee.expiresAt != expiresAt {
                 if n.pointee.bucket != _Wheel.none { deschedule(existing) }
                 n.pointee.expiresAt = expiresAt
+                slot.pointee.expiresAt = expiresAt
                 if expiresAt != Int64.max { schedule(existing, now: now) }
             }
-            if n.pointee.flags & _Flags.tagged != 0 { removeTags(existing) }
+            if flagBytes[Int(existing)] & _Flags.tagged != 0 { removeTags(existing) }
             if !tags.isEmpty { addTags(existing, tags) }
             onAccess(existing)
         } else {
             let i = allocateNode()
             let n = nodes + Int(i)
-            n.initialize(to: _Node(key: key, value: value, hash: h, weight: w, expiresAt: expiresAt, writtenAt: now))
-            insertSlot(h, i)
+            n.initialize(to: _Node(hash: h, weight: w, expiresAt: expiresAt, writtenAt: now))
+            flagBytes[Int(i)] = 0
+            insertSlot(h, i, key: key, value: value, expiresAt: expiresAt)
             count += 1
             totalWeight += Int(w)
             linkLast(i, _Queue.window)
@@ -467,11 +516,11 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
     @inlinable
     mutating func remove(_ i: Int32, cause: _Cause) {
         let n = nodes + Int(i)
-        if n.pointee.flags >= _Flags.pendingUnit, mode != 2 { flushPending(i) }
+        if flagBytes[Int(i)] >= _Flags.pendingUnit, mode != 2 { flushPending(i) }
         unlink(i)
         if n.pointee.bucket != _Wheel.none { deschedule(i) }
-        removeSlot(n.pointee.hash, i)
-        if n.pointee.flags & _Flags.tagged != 0 { removeTags(i) }
+        removeSlot(i)
+        if flagBytes[Int(i)] & _Flags.tagged != 0 { removeTags(i) }
         if n.pointee.trie >= 0 { prefixes?.remove(node: n.pointee.trie) }
         count -= 1
         totalWeight -= Int(n.pointee.weight)
@@ -512,9 +561,9 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
             let node = window.head
             if node < 0 { break }
             budget -= 1
-            if nodes[Int(node)].flags & _Flags.accessed != 0 {
+            if flagBytes[Int(node)] & _Flags.accessed != 0 {
                 // Second chance: it was read since it last reached the head.
-                nodes[Int(node)].flags &= ~_Flags.accessed
+                flagBytes[Int(node)] &= ~_Flags.accessed
                 moveToTail(node)
                 continue
             }
@@ -565,7 +614,7 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
                 candidate = -1
                 continue
             }
-            if victimQueue == _Queue.probation, nodes[Int(victim)].flags & _Flags.accessed != 0 {
+            if victimQueue == _Queue.probation, flagBytes[Int(victim)] & _Flags.accessed != 0 {
                 // Read while on probation: promote instead of evicting (lazy `onAccess`).
                 let promoted = victim
                 victim = nodes[Int(victim)].next
@@ -802,9 +851,9 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
         sketchSize = Int.min / 2  // no recursive reset while folding
         for i in 0..<used where isLive(Int32(i)) {
             let n = nodes + i
-            let pending = Int(n.pointee.flags >> _Flags.pendingShift)
+            let pending = Int(flagBytes[Int(i)] >> _Flags.pendingShift)
             if pending > 0 {
-                n.pointee.flags &= 0x0B
+                flagBytes[Int(i)] &= 0x0B
                 add(n.pointee.hash, pending, counted: false)
             }
         }

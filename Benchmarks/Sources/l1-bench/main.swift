@@ -4,7 +4,7 @@ import StrataMem
 // l1-bench: hit ratio on the shared traces, workloads the policy was not tuned on,
 // cost against a locked Dictionary, and memory per entry.
 //
-//   l1-bench [all|hit-ratio|workloads|cost|memory] [--bench-dir PATH] [--capacities 100,1000,10000]
+//   l1-bench [all|hit-ratio|workloads|cost|memory|scale|hitloop|hitloop-1k] [--bench-dir PATH] [--capacities 100,1000,10000]
 
 var mode = "all"
 var benchDirOverride: String?
@@ -22,4 +22,10 @@ if mode == "all" || mode == "hit-ratio" { try runHitRatio(benchDir: benchDir, ca
 if mode == "all" || mode == "workloads" { runWorkloads() }
 if mode == "all" || mode == "cost" { runCost() }
 if mode == "all" || mode == "memory" { runMemory() }
-if mode == "hitloop" { runHitLoop(shards: nil); runHitLoop(shards: 1) }  // for profilers, not part of "all"
+if mode == "hitloop" {  // for profilers and quick comparisons, not part of "all"
+    runHitLoop(shards: nil)
+    runHitLoop(shards: 1)
+    runHitLoop(shards: nil, keyCount: 1_000)
+}
+if mode == "scale" { runScale() }  // quick read-scaling check, not part of "all"
+if mode == "hitloop-1k" { runHitLoop(shards: nil, keyCount: 1_000) }
