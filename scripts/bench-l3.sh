@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # L3 benchmark: seeds the reference domain at full size into a fresh database, then
 #  1. pgbench (-c CLIENTS -T DURATION) per script in sql/bench/: each L3 lookup through its
-#     view vs the same question as a live query over the base tables, and check_access on
-#     the dirty path (every user marked dirty);
+#     view vs the same question as a live query over the base tables (check_access: two live
+#     forms, the rule view the dirty path runs and the query an application would write by
+#     hand), check_access on the dirty path (every user marked dirty), and `select true`
+#     (the round-trip floor of any pgbench statement here);
 #  2. server-side cost per call (no client round trip) of check_access view / live / dirty;
 #  3. REFRESH ... CONCURRENTLY duration of each view (strata.refresh_view) after a few changes;
 #  4. coalescing: 10,000 membership changes (pgbench) while a polling loop refreshes what
 #     strata.refresh_candidates() says is due; counts the refreshes.
 # Prints a markdown summary (also written to $STRATA_HOME/bench-l3.md).
 #   BENCH_DB (strata_bench)  DURATION (20)  CLIENTS (2)  ROUNDS (2)  SKIP_SEED=1 reuses the database
+#   (and applies any migration it lacks)
 #   USERS TEAMS MEMBERSHIPS PROJECTS GENERATIONS GRANTS: seed sizes (see sql/seed.sql)
 # Needs a running server with the strata extension: scripts/pg.sh start.
 source "$(dirname "$0")/lib.sh"
@@ -42,10 +45,14 @@ if [ "${SKIP_SEED:-0}" != 1 ]; then
     seed_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
     q -c "vacuum analyze" >/dev/null
 else
+    log "reusing $db; applying missing migrations"
+    STRATA_DB="$db" STRATA_PG_URL="postgresql://postgres@127.0.0.1:$STRATA_PG_PORT/$db" "$STRATA_ROOT/scripts/migrate.sh"
     seed_s="(reused)"
 fi
 rows="$(q -c "select (select count(*) from strata.mv_user_authorization_context) || ' / ' || (select count(*) from strata.mv_team_collaboration_patterns) || ' / ' || (select count(*) from strata.mv_generation_performance_stats)")"
+# No marks, and the mark table vacuumed as autovacuum would leave it after a refresh.
 q -c "delete from strata.dirty_marks" >/dev/null
+q -c "vacuum analyze strata.dirty_marks" >/dev/null
 
 # Best of ROUNDS alternating runs per script (the machine may be shared: the best run is
 # the one least disturbed).
@@ -57,7 +64,7 @@ best() { # script
 }
 log "pgbench, $clients clients, ${duration}s each, best of $rounds"
 for r in $(seq "$rounds"); do
-    for s in check_access_view check_access_live user_context_view user_context_live team_collaboration_view \
+    for s in round_trip check_access_view check_access_live check_access_live_app user_context_view user_context_live team_collaboration_view \
              team_collaboration_live generation_stats_view generation_stats_live; do
         best "$s"
     done
@@ -65,7 +72,7 @@ done
 log "marking every user dirty for the dirty path"
 q -c "insert into strata.dirty_marks (mark, seq, xid) select 'uac:user:' || i, 0, pg_current_xact_id() from generate_series(1, $users) i" >/dev/null
 q -c "analyze strata.dirty_marks" >/dev/null
-for r in $(seq "$rounds"); do best check_access_dirty; best check_access_live; done
+for r in $(seq "$rounds"); do best check_access_dirty; best check_access_live; best check_access_live_app; done
 
 log "server-side cost per call"
 percall="$(q <<SQL
@@ -83,6 +90,16 @@ begin
         if kind = 'live' then
             select exists (select 1 from strata_private.authorization_edges e where e.user_id in (r.u, 0)
                             and e.resource_type = 'project' and e.resource_id = r.p and 'read' = any (e.actions)) into b;
+        elsif kind = 'app' then -- sql/bench/check_access_live_app.sql
+            select exists (select 1 from authz.projects p where p.id = r.p
+                              and (p.owner_user_id = r.u or p.visibility = 'public'
+                                   or exists (select 1 from authz.team_members m
+                                               where m.team_id = p.owner_team_id and m.user_id = r.u
+                                                 and (p.visibility <> 'private' or m.role in ('owner', 'admin'))
+                                                 and 'read' = any (authz.role_actions('project', m.role)))
+                                   or exists (select 1 from authz.grants g
+                                               where g.user_id = r.u and g.resource_type = 'project' and g.resource_id = p.id
+                                                 and g.action = 'read'))) into b;
         else
             b := strata.check_access(r.u, 'project', r.p, 'read');
         end if;
@@ -94,19 +111,25 @@ end \$\$;
 create temp table m (kind text, us numeric);
 insert into m select 'dirty', pg_temp.per_call('view');
 insert into m select 'live', pg_temp.per_call('live');
+insert into m select 'app', pg_temp.per_call('app');
 insert into m select 'dirty', pg_temp.per_call('view');
 insert into m select 'live', pg_temp.per_call('live');
+insert into m select 'app', pg_temp.per_call('app');
 delete from strata.dirty_marks;
+vacuum strata.dirty_marks;
 insert into m select 'view', pg_temp.per_call('view');
 insert into m select 'live', pg_temp.per_call('live');
+insert into m select 'app', pg_temp.per_call('app');
 insert into m select 'view', pg_temp.per_call('view');
 insert into m select 'live', pg_temp.per_call('live');
+insert into m select 'app', pg_temp.per_call('app');
 select string_agg(kind || '=' || us, ' ' order by kind) from (select kind, min(us) as us from m group by kind) x;
 SQL
 )"
 view_us="$(printf '%s\n' "$percall" | sed -nE 's/.*view=([0-9.]+).*/\1/p')"
 live_us="$(printf '%s\n' "$percall" | sed -nE 's/.*live=([0-9.]+).*/\1/p')"
 dirty_us="$(printf '%s\n' "$percall" | sed -nE 's/.*dirty=([0-9.]+).*/\1/p')"
+app_us="$(printf '%s\n' "$percall" | sed -nE 's/.*app=([0-9.]+).*/\1/p')"
 
 log "refresh durations (REFRESH ... CONCURRENTLY via strata.refresh_view, after 100 membership changes)"
 q -c "update authz.team_members set role = role where (team_id, user_id) in (select team_id, user_id from authz.team_members where role not in ('owner','admin') limit 100)" >/dev/null
@@ -148,13 +171,18 @@ echo "Data: $users users, $teams teams, $memberships memberships, $projects proj
 echo
 echo "| lookup | through the view (tps) | live query (tps) | view / live |"
 echo "|---|---:|---:|---:|"
-echo "| check_access (project, read) | ${tps[check_access_view]} | ${tps[check_access_live]} | $(ratio "${tps[check_access_view]}" "${tps[check_access_live]}")x |"
-echo "| check_access, dirty path (every user dirty) | ${tps[check_access_dirty]} | ${tps[check_access_live]} | $(ratio "${tps[check_access_dirty]}" "${tps[check_access_live]}")x |"
+echo "| check_access (project, read) vs the rule view live | ${tps[check_access_view]} | ${tps[check_access_live]} | $(ratio "${tps[check_access_view]}" "${tps[check_access_live]}")x |"
+echo "| check_access (project, read) vs the hand-written live query | ${tps[check_access_view]} | ${tps[check_access_live_app]} | $(ratio "${tps[check_access_view]}" "${tps[check_access_live_app]}")x |"
+echo "| check_access, dirty path (every user dirty) vs the rule view live | ${tps[check_access_dirty]} | ${tps[check_access_live]} | $(ratio "${tps[check_access_dirty]}" "${tps[check_access_live]}")x |"
+echo "| check_access, dirty path vs the hand-written live query | ${tps[check_access_dirty]} | ${tps[check_access_live_app]} | $(ratio "${tps[check_access_dirty]}" "${tps[check_access_live_app]}")x |"
 echo "| user_authorization_context (count of a user's resources) | ${tps[user_context_view]} | ${tps[user_context_live]} | $(ratio "${tps[user_context_view]}" "${tps[user_context_live]}")x |"
 echo "| team_collaboration | ${tps[team_collaboration_view]} | ${tps[team_collaboration_live]} | $(ratio "${tps[team_collaboration_view]}" "${tps[team_collaboration_live]}")x |"
 echo "| generation_stats | ${tps[generation_stats_view]} | ${tps[generation_stats_live]} | $(ratio "${tps[generation_stats_view]}" "${tps[generation_stats_live]}")x |"
 echo
-echo "Server-side cost per check_access call (20,000 random member/project pairs in a PL/pgSQL loop, no round trip; best of alternating passes): through the view ${view_us} µs, live query ${live_us} µs, dirty path ${dirty_us} µs (view / live: $(ratio "$live_us" "$view_us")x; dirty / live: $(ratio "$dirty_us" "$live_us")x)." 
+echo
+echo "Round-trip floor: \`select true\` through the same pgbench setup: ${tps[round_trip]} tps."
+echo
+echo "Server-side cost per check_access call (20,000 random member/project pairs in a PL/pgSQL loop, no round trip; best of alternating passes): through the view ${view_us} µs, dirty path ${dirty_us} µs, live rule view ${live_us} µs, hand-written live query ${app_us} µs (live rule view / view: $(ratio "$live_us" "$view_us")x; hand-written / view: $(ratio "$app_us" "$view_us")x; dirty / live rule view: $(ratio "$dirty_us" "$live_us")x; dirty / hand-written: $(ratio "$dirty_us" "$app_us")x)."
 echo
 echo "| view | REFRESH ... CONCURRENTLY (s) | rows | marks cleared |"
 echo "|---|---:|---:|---:|"
