@@ -116,10 +116,12 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "StrataL2Tests", dependencies: ["StrataL2", "StrataCore", "StrataRedis"]),
+        // Shared by the integration tests: running the project's scripts, free ports.
+        .target(name: "StrataTestSupport", path: "Tests/StrataTestSupport"),
+        .testTarget(name: "StrataL2Tests", dependencies: ["StrataL2", "StrataCore", "StrataRedis", "StrataTestSupport"]),
         .testTarget(
             name: "StrataWorkerTests",
-            dependencies: ["StrataWorker", "StrataCore", "StrataPostgres", "StrataRedis"]
+            dependencies: ["StrataWorker", "StrataCore", "StrataPostgres", "StrataRedis", "StrataTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

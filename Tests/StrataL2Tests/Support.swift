@@ -2,6 +2,7 @@ import Foundation
 import StrataCore
 import StrataL2
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 struct TestFailure: Error, CustomStringConvertible {
@@ -22,48 +23,11 @@ enum TestEnvironment {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
 
-    /// Runs one of the project's scripts (posix_spawn with an empty signal mask and default
-    /// dispositions: cooperative threads block all signals, and a redis-server inheriting
-    /// that mask would ignore SIGTERM).
     static func script(_ name: String, _ arguments: String..., environment: [String: String] = [:]) throws {
-        let argv = ["/bin/bash", root + "/scripts/" + name] + arguments
-        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
-        var cArgs = argv.map { strdup($0) } + [nil]
-        var cEnv = env.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/bash", nil, &attributes, &cArgs, &cEnv)
-        guard spawned == 0 else { throw TestFailure("cannot run scripts/\(name): error \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard status & 0x7F == 0, (status >> 8) & 0xFF == 0 else {
-            throw TestFailure("scripts/\(name) \(arguments.joined(separator: " ")) failed with status \(status)")
-        }
+        try ProjectScripts.run(name, arguments, environment: environment)
     }
 
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw TestFailure("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() throws -> Int { try ProjectScripts.freePort() }
 }
 
 /// A redis-server of a test's own (scripts/redis.sh on a free port), to stop and restart.

@@ -3,6 +3,7 @@ import StrataWorker
 import StrataCore
 import StrataPostgres
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// Where the real servers and the worker binary are; `make test` sets all of these.
@@ -23,36 +24,8 @@ enum TestEnvironment {
     }
 
     /// Runs one of the project's scripts with the test environment plus `environment`.
-    ///
-    /// Uses posix_spawn and waitpid rather than Foundation's Process: the scripts start
-    /// daemons (pg_ctl, redis-server) that would inherit Process's termination-monitoring
-    /// descriptor and keep `waitUntilExit` from ever returning.
     static func script(_ name: String, _ arguments: String..., environment: [String: String] = [:]) throws {
-        let argv = ["/bin/bash", root + "/scripts/" + name] + arguments
-        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
-        var cArgs = argv.map { strdup($0) } + [nil]
-        var cEnv = env.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
-        // Threads of Swift's cooperative pool block every signal, and a spawned child
-        // inherits that mask: a redis-server started from here would ignore SIGTERM.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/bash", nil, &attributes, &cArgs, &cEnv)
-        guard spawned == 0 else { throw WorkerError("cannot run scripts/\(name): error \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let exitCode = (status >> 8) & 0xFF
-        guard status & 0x7F == 0, exitCode == 0 else {
-            throw WorkerError("scripts/\(name) \(arguments.joined(separator: " ")) failed with status \(status)")
-        }
+        try ProjectScripts.run(name, arguments, environment: environment)
     }
 }
 
@@ -80,7 +53,7 @@ final class WorkerProcess: @unchecked Sendable {
                              "--consumer", consumer, "--namespace", namespace,
                              "--heartbeat-ms", "200", "--log-level", "debug"] + extraArguments
         if !FileManager.default.fileExists(atPath: logURL.path) {
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()
@@ -194,18 +167,5 @@ final class ScratchServers: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: home)
     }
 
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw WorkerError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() throws -> Int { try ProjectScripts.freePort() }
 }
