@@ -62,16 +62,32 @@ struct ConcurrencyTests {
     }
 
     @Test func cancellingAQueuedCallRemovesIt() async throws {
+        // The first call blocks on an advisory lock that a second connection holds, so the
+        // second call is certainly queued behind it when it is cancelled (no timing involved).
+        let holder = try await TestDatabase.connect()
+        defer { Task { await holder.close() } }
+        let lockKey = Int.random(in: 1...Int(Int32.max))
+        try await holder.query("select pg_advisory_lock($1)", lockKey)
         try await withConnection { connection in
             try await connection.execute("create temp table q(n int)")
-            let slow = Task { try await connection.query("select pg_sleep(0.5)") }
-            try await Task.sleep(for: .milliseconds(50))
+            let blocked = Task { try await connection.query("select pg_advisory_lock($1)", lockKey) }
+            // Wait until the blocked call is really waiting for the lock on the server.
+            var waiting = false
+            for _ in 0..<500 where !waiting {
+                let rows = try await holder.query(
+                    "select count(*) from pg_locks where locktype = 'advisory' and not granted and pid = $1",
+                    Int(connection.backendPID))
+                waiting = try rows[0].decode(Int.self, at: 0) > 0
+                if !waiting { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(waiting, "the first call never reached the lock")
             let queued = Task { try await connection.query("insert into q values (1)") }
-            try await Task.sleep(for: .milliseconds(50))
             queued.cancel()
             #expect(await queued.result.failure is CancellationError)
-            _ = try await slow.value
+            try await holder.query("select pg_advisory_unlock($1)", lockKey)
+            _ = try await blocked.value
             #expect(try await connection.query("select count(*) from q")[0].decode(Int.self, at: 0) == 0)
+            try await connection.query("select pg_advisory_unlock($1)", lockKey)
         }
     }
 
