@@ -26,8 +26,6 @@ enum TestEnvironment {
     static func script(_ name: String, _ arguments: String..., environment: [String: String] = [:]) throws {
         try ProjectScripts.run(name, arguments, environment: environment)
     }
-
-    static func freePort() throws -> Int { try ProjectScripts.freePort() }
 }
 
 /// A redis-server of a test's own (scripts/redis.sh on a free port), to stop and restart.
@@ -39,7 +37,7 @@ final class PrivateRedis: Sendable {
 
     init() throws {
         home = NSTemporaryDirectory() + "/strata-l2-redis-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        port = try TestEnvironment.freePort()
+        port = try ProjectScripts.freePort()
         try start()
     }
 

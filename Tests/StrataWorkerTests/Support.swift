@@ -151,8 +151,8 @@ final class ScratchServers: @unchecked Sendable {
     init(name: String) throws {
         let base = ProcessInfo.processInfo.environment["STRATA_TEST_HOME"] ?? NSTemporaryDirectory()
         home = base + "/scratch-" + name + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        pgPort = try Self.freePort()
-        redisPort = try Self.freePort()
+        pgPort = try ProjectScripts.freePort()
+        redisPort = try ProjectScripts.freePort()
         try TestEnvironment.script("pg.sh", "start", environment: environment)
         try TestEnvironment.script("redis.sh", "start", environment: environment)
         try TestEnvironment.script("migrate.sh", environment: environment)
@@ -167,5 +167,4 @@ final class ScratchServers: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: home)
     }
 
-    static func freePort() throws -> Int { try ProjectScripts.freePort() }
 }
