@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataMem", targets: ["StrataMem"]),
         .library(name: "StrataL2", targets: ["StrataL2"]),
+        .library(name: "StrataInvalidation", targets: ["StrataInvalidation"]),
+        .library(name: "Strata", targets: ["Strata"]),
         .library(name: "StrataWorker", targets: ["StrataWorker"]),
         .executable(name: "strata-worker", targets: ["strata-worker"]),
     ],
@@ -83,6 +85,36 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // L1 invalidation subscribers: the worker's Redis channel, or PostgreSQL directly (Redis-less).
+        .target(
+            name: "StrataInvalidation",
+            dependencies: [
+                "StrataCore",
+                "StrataMem",
+                "StrataPostgres",
+                "StrataRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // What a service embeds: the tiered cache over L1/L2/L3 and the authorization cache.
+        .target(
+            name: "Strata",
+            dependencies: [
+                "StrataCore",
+                "StrataMem",
+                "StrataL2",
+                "StrataInvalidation",
+                "StrataPostgres",
+                "StrataRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The worker's logic as a library; `strata-worker` only parses flags and starts it.
         .target(
             name: "StrataWorker",
@@ -119,6 +151,17 @@ let package = Package(
         // Shared by the integration tests: running the project's scripts, free ports.
         .target(name: "StrataTestSupport", path: "Tests/StrataTestSupport"),
         .testTarget(name: "StrataL2Tests", dependencies: ["StrataL2", "StrataCore", "StrataRedis", "StrataTestSupport"]),
+        .testTarget(
+            name: "StrataInvalidationTests",
+            dependencies: ["StrataInvalidation", "StrataCore", "StrataMem", "StrataPostgres", "StrataRedis", "StrataTestSupport"]
+        ),
+        .testTarget(
+            name: "StrataTests",
+            dependencies: [
+                "Strata", "StrataCore", "StrataMem", "StrataL2", "StrataInvalidation", "StrataPostgres", "StrataRedis",
+                "StrataWorker", "StrataTestSupport",
+            ]
+        ),
         .testTarget(
             name: "StrataWorkerTests",
             dependencies: ["StrataWorker", "StrataCore", "StrataPostgres", "StrataRedis", "StrataTestSupport"]

@@ -1,0 +1,1 @@
+// The tiered cache and the authorization cache.
