@@ -93,6 +93,7 @@ let package = Package(
                 "StrataMem",
                 "StrataPostgres",
                 "StrataRedis",
+                "StrataWorker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,7 +154,7 @@ let package = Package(
         .testTarget(name: "StrataL2Tests", dependencies: ["StrataL2", "StrataCore", "StrataRedis", "StrataTestSupport"]),
         .testTarget(
             name: "StrataInvalidationTests",
-            dependencies: ["StrataInvalidation", "StrataCore", "StrataMem", "StrataPostgres", "StrataRedis", "StrataTestSupport"]
+            dependencies: ["StrataInvalidation", "StrataCore", "StrataMem", "StrataPostgres", "StrataRedis", "StrataWorker", "StrataTestSupport"]
         ),
         .testTarget(
             name: "StrataTests",
