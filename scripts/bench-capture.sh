@@ -17,6 +17,12 @@
 #   BENCH_DB       database (default strata_bench; created if missing)
 #   BENCH_PGOPTIONS  extra server options for the pgbench sessions, e.g.
 #                  "-c synchronous_commit=off" to compare CPU cost without WAL flushes
+#
+# Besides TPS, every run measures the CPU time the whole server spent (all postgres
+# processes: backends, WAL writer, checkpointer, autovacuum; from /proc) per committed
+# transaction. Unlike TPS, that figure does not move with other load on the machine or
+# with the disk's flush time, so "CPU per transaction, unwatched / watched" is the
+# throughput ratio a CPU-bound server would see.
 source "$(dirname "$0")/lib.sh"
 
 seconds="${BENCH_SECONDS:-15}"
@@ -49,17 +55,45 @@ done
     -f "$bench/worker.sql" >/dev/null 2>&1 &
 worker_pid=$!
 
-declare -A runs
+# CPU ticks (utime + stime, 1/CLK_TCK s) of the server: its live processes, plus the
+# children the postmaster has reaped (backends of finished connections, autovacuum workers).
+pg_cpu_ticks() {
+    local pm; pm="$(head -1 "$STRATA_PG_DATA/postmaster.pid")"
+    {
+        awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pm/stat"
+        for child in $(pgrep -P "$pm"); do
+            awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$child/stat" 2>/dev/null || true
+        done
+    } | awk '{ t += $1 } END { print t + 0 }'
+}
+hz="$(getconf CLK_TCK)"
+# the run's backends exit after pgbench disconnects; their time reaches the postmaster
+# once it has reaped them, so wait for the server's process count to drop back
+pg_children() { pgrep -c -P "$(head -1 "$STRATA_PG_DATA/postmaster.pid")" || true; }
+wait_for_children() { # count
+    local i
+    for i in $(seq 100); do [ "$(pg_children)" -le "$1" ] && return 0; sleep 0.05; done
+    log "  (server processes still running after 5 s: $(pg_children), expected $1)"
+}
+
+declare -A runs cpus
 for round in $(seq 1 "$rounds"); do
     for c in $clients; do
         for variant in $variants; do
+            kids="$(pg_children)"
+            cpu0="$(pg_cpu_ticks)"
             out="$(PGOPTIONS="-c search_path=bench_$variant,public ${BENCH_PGOPTIONS:-}" "$pgbench" -n -h 127.0.0.1 \
                    -p "$STRATA_PG_PORT" -U postgres -c "$c" -j "$c" -T "$seconds" \
                    -D rows="$rows" -f "$bench/update.sql" "$db" 2>&1)" \
                 || { printf '%s\n' "$out" >&2; die "pgbench failed ($variant, -c $c)"; }
+            wait_for_children "$kids"
+            cpu1="$(pg_cpu_ticks)"
             t="$(printf '%s\n' "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p')"
+            n="$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')"
+            us="$(awk -v a="$cpu0" -v b="$cpu1" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
             runs[$variant,$c]="${runs[$variant,$c]:-} $t"
-            log "  round $round: $variant -c $c: $t tps"
+            cpus[$variant,$c]="${cpus[$variant,$c]:-} $us"
+            log "  round $round: $variant -c $c: $t tps, server CPU $us us per transaction"
         done
     done
 done
@@ -97,6 +131,16 @@ for variant in $variants; do
     done
     printf '\n'
 done
+printf 'server CPU per transaction (all postgres processes), median of the rounds, and unwatched / variant\n'
 for variant in $variants; do
-    for c in $clients; do printf '  runs %-8s c=%-3s %s\n' "$variant" "$c" "${runs[$variant,$c]}"; done
+    printf '%-10s' "$variant"
+    for c in $clients; do
+        m="$(printf '%s' "${cpus[$variant,$c]}" | median)"
+        base="$(printf '%s' "${cpus[none,$c]}" | median)"
+        printf '   c=%-3s %7.1f us %6.3f' "$c" "$m" "$(awk -v a="$base" -v b="$m" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+    done
+    printf '\n'
+done
+for variant in $variants; do
+    for c in $clients; do printf '  runs %-8s c=%-3s %s  (CPU us/tx: %s)\n' "$variant" "$c" "${runs[$variant,$c]}" "${cpus[$variant,$c]}"; done
 done
