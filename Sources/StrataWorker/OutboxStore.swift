@@ -2,24 +2,40 @@ import Logging
 import StrataPostgres
 
 /// The worker's SQL: reading the outbox, its cursor, wake-up acknowledgements and pruning.
-struct OutboxStore: Sendable {
+///
+/// ``read(after:gaps:limit:)`` is public so that other outbox readers (the Redis-less L1
+/// subscriber) read exactly as the worker does, with ``OutboxCursor``; the cursor,
+/// wake-up and pruning statements stay the worker's own.
+public struct OutboxStore: Sendable {
     let connection: PostgresConnection
     let consumer: String
 
-    struct Read: Sendable {
-        var rows: [Row]
-        var xmin: UInt64
-        var xmax: UInt64
+    /// `consumer` names the row of `strata.consumer_offsets` that the worker's cursor
+    /// statements use; a reader that only calls ``read(after:gaps:limit:)`` never touches it.
+    public init(connection: PostgresConnection, consumer: String) {
+        self.connection = connection
+        self.consumer = consumer
     }
 
-    struct Row: Sendable {
-        var seq: Int64
-        var keys: [String]
-        var prefixes: [String]
-        var marks: [String]
+    /// Outbox rows and the bounds of the snapshot they were read in.
+    public struct Read: Sendable {
+        public var rows: [Row]
+        /// `pg_snapshot_xmin` of the read's snapshot (a full transaction id).
+        public var xmin: UInt64
+        /// `pg_snapshot_xmax` of the read's snapshot.
+        public var xmax: UInt64
     }
 
-    static let wakeupChannel = "strata_wakeup"
+    /// One row of `strata.change_log`.
+    public struct Row: Sendable {
+        public var seq: Int64
+        public var keys: [String]
+        public var prefixes: [String]
+        public var marks: [String]
+    }
+
+    /// The channel the capture trigger NOTIFYs (docs/capture.md, "Wake-ups").
+    public static let wakeupChannel = "strata_wakeup"
 
     /// The saved cursor. A new consumer starts where the slowest existing consumer is
     /// (rows below that may already be pruned), or just below the oldest outbox row.
@@ -54,7 +70,7 @@ struct OutboxStore: Sendable {
 
     /// Reads up to `limit` rows above `after`, plus the rows of `gaps` that have appeared,
     /// in ONE statement so that they and the snapshot bounds come from the same snapshot.
-    func read(after: Int64, gaps: [Int64], limit: Int) async throws -> Read {
+    public func read(after: Int64, gaps: [Int64], limit: Int) async throws -> Read {
         let rows = try await connection.query(
             """
             with snap as (select pg_current_snapshot() as s),

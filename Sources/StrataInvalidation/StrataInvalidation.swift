@@ -1,1 +1,0 @@
-// L1 invalidation subscribers (see docs/l2-key-layout.md, "Invalidation channel").
