@@ -396,13 +396,25 @@ public final class L2Cache: Sendable {
                                                     maximumSize: configuration.maximumValueSize)
             // Authentic, but stamped for a different number of prefixes: not ours to trust.
             guard header.generationCount == current.count else { throw .forged }
-            guard header.codec == codec.id else { throw .codecMismatch }
+            guard let decoder = Self.decoder(for: header.codec, configured: codec) else { throw .codecMismatch }
             let value: T
-            do { value = try codec.decode(T.self, from: payload) } catch { throw .undecodable }
+            do { value = try decoder.decode(T.self, from: payload) } catch { throw .undecodable }
             let stamped = (0..<header.generationCount).map { header.generation($0, in: bytes) }
             return .valid(value, L2EntryInfo(writtenAtMilliseconds: header.writtenAtMilliseconds, generations: stamped))
         } catch {
             return .rejected(error)
+        }
+    }
+
+    /// The codec that reads entries stamped with codec `id`: the configured one, or a
+    /// built-in one (so changing the codec keeps existing entries readable).
+    static func decoder(for id: UInt8, configured: any L2Codec) -> (any L2Codec)? {
+        if id == configured.id { return configured }
+        switch id {
+        case 1: return L2PropertyListCodec()
+        case 2: return L2JSONCodec()
+        case 3: return L2BinaryCodec()
+        default: return nil
         }
     }
 

@@ -1,7 +1,10 @@
 import Foundation
 
-/// Turns values into payload bytes and back. The codec's ``id`` is stored in every entry;
-/// an entry written by another codec is a miss (and is deleted), never a wrong value.
+/// Turns values into payload bytes and back. The codec's ``id`` is stored in every entry
+/// and chooses the decoder on read: entries written by any built-in codec
+/// (``L2PropertyListCodec`` 1, ``L2JSONCodec`` 2, ``L2BinaryCodec`` 3) stay readable after
+/// the configured codec changes; an entry of an unknown custom codec is a miss (and is
+/// deleted), never a wrong value.
 ///
 /// ```swift
 /// struct MyCodec: L2Codec {
@@ -11,7 +14,7 @@ import Foundation
 /// }
 /// ```
 public protocol L2Codec: Sendable {
-    /// Stored in each entry. 1 and 2 are the built-in codecs; 128...255 are free.
+    /// Stored in each entry. 1, 2 and 3 are the built-in codecs; 128...255 are free.
     var id: UInt8 { get }
     func encode<T: Encodable>(_ value: T) throws -> [UInt8]
     func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T
@@ -39,8 +42,8 @@ public struct L2PropertyListCodec: L2Codec {
     }
 }
 
-/// The default codec: JSON (Foundation's `JSONEncoder`, default strategies); readable
-/// with `redis-cli` when the entry is neither compressed nor encrypted.
+/// JSON (Foundation's `JSONEncoder`, default strategies); readable with `redis-cli` when
+/// the entry is neither compressed nor encrypted. The default before ``L2BinaryCodec``.
 public struct L2JSONCodec: L2Codec {
     public var id: UInt8 { 2 }
     public init() {}

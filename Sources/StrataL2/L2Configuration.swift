@@ -22,9 +22,9 @@ public struct L2Configuration: Sendable {
     public var connectTimeout: Duration = .seconds(1)
     /// Socket read/write timeout of each command; a timed-out connection is discarded.
     public var commandTimeout: Duration = .milliseconds(500)
-    /// Turns values into payload bytes (default: JSON, which measured smaller and faster
-    /// than Foundation's binary property list on Linux for small structs).
-    public var codec: any L2Codec = L2JSONCodec()
+    /// Turns values into payload bytes (default: ``L2BinaryCodec``, compact and fast).
+    /// Entries written by the other built-in codecs still decode (their codec id says which).
+    public var codec: any L2Codec = L2BinaryCodec()
     /// Payloads of at least this many bytes are compressed with LZ4 (when that is smaller).
     public var compressionThreshold: Int = 1024
     /// Largest entry (after compression and protection) written or read; larger values

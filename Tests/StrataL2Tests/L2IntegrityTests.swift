@@ -111,19 +111,34 @@ struct L2IntegrityTests {
         await redis.close()
     }
 
+    /// A codec of the application's own (id 200): `[UInt8]` payloads as they are.
+    struct RawCodec: L2Codec {
+        var id: UInt8 { 200 }
+        func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+            guard let bytes = value as? [UInt8] else { throw TestFailure("RawCodec encodes [UInt8] only") }
+            return bytes
+        }
+        func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+            guard let value = bytes as? T else { throw TestFailure("RawCodec decodes [UInt8] only") }
+            return value
+        }
+    }
+
     @Test func wrongTypeAndWrongCodec() async throws {
         let namespace = uniqueNamespace("type")
-        let cache = try makeCache("type", namespace: namespace) { $0.codec = L2PropertyListCodec() }
-        let json = try makeCache("type", namespace: namespace) { $0.codec = L2JSONCodec() }
+        let cache = try makeCache("type", namespace: namespace)
+        let custom = try makeCache("type", namespace: namespace) { $0.codec = RawCodec() }
         let redis = try await connectRedis()
         try await redis.send(["RPUSH", RedisArgument(cache.layout.valueKey("app:list:1")), "x"])
         #expect(try await cache.get("app:list:1", as: Int.self).isMiss)
         #expect(try await !redis.exists(cache.layout.valueKey("app:list:1")))
-        try await json.set("app:c:1", value: 5, ttl: .seconds(60))
-        #expect(try await cache.get("app:c:1", as: Int.self).isMiss)               // codec mismatch
+        try await custom.set("app:c:1", value: [UInt8]([1, 2]), ttl: .seconds(60))
+        #expect(try await custom.get("app:c:1", as: [UInt8].self).value == [1, 2])
+        #expect(try await cache.get("app:c:1", as: [UInt8].self).isMiss)         // a codec id it does not know
+        #expect(try await !redis.exists(cache.layout.valueKey("app:c:1")))
         try await cache.set("app:c:2", value: "text", ttl: .seconds(60))
         #expect(try await cache.get("app:c:2", as: Profile.self).isMiss)           // undecodable as that type
         #expect(cache.statistics.rejected == 3)
-        await cache.close(); await json.close(); await redis.close()
+        await cache.close(); await custom.close(); await redis.close()
     }
 }

@@ -32,10 +32,31 @@ struct L2RoundTripTests {
 
     @Test func roundTripDefaultCodecCompressed() async throws {
         let cache = try makeCache("rt")
-        #expect(cache.configuration.codec.id == L2JSONCodec().id)
+        #expect(cache.configuration.codec.id == L2BinaryCodec().id)
         let redis = try await connectRedis()
         try await roundTrip(cache, redis, expectCompressed: true)
+        #expect(try await redis.raw(cache.layout.valueKey("app:profile:42"))?[3] == 3)   // codec id
         await cache.close(); await redis.close()
+    }
+
+    /// Entries keep the id of the codec that wrote them: after a change of codec, entries of
+    /// the previous built-in codec still decode (until their TTL), in both directions.
+    @Test func entriesOfTheOtherBuiltInCodecsStillDecode() async throws {
+        let namespace = uniqueNamespace("codecs")
+        let binary = try makeCache("codecs", namespace: namespace)
+        let json = try makeCache("codecs", namespace: namespace) { $0.codec = L2JSONCodec() }
+        let plist = try makeCache("codecs", namespace: namespace) { $0.codec = L2PropertyListCodec() }
+        let redis = try await connectRedis()
+        try await json.set("app:profile:1", value: Self.profile, ttl: .seconds(60))
+        try await plist.set("app:profile:2", value: Self.profile, ttl: .seconds(60))
+        try await binary.set("app:profile:3", value: Self.profile, ttl: .seconds(60))
+        #expect(try await redis.raw(binary.layout.valueKey("app:profile:1"))?[3] == 2)
+        for cache in [binary, json, plist] {
+            let lookups = try await cache.getMany(["app:profile:1", "app:profile:2", "app:profile:3"], as: Profile.self)
+            #expect(lookups.map(\.value) == [Self.profile, Self.profile, Self.profile])
+            #expect(cache.statistics.rejected == 0)
+        }
+        await binary.close(); await json.close(); await plist.close(); await redis.close()
     }
 
     @Test func roundTripPropertyListCodec() async throws {
