@@ -1,1 +1,0 @@
-// The tiered cache and the authorization cache.
