@@ -34,6 +34,20 @@ let package = Package(
                 .product(name: "StrataRedis", package: rootPackage),
             ]
         ),
+        // Tiered and authorization caches: hit cost against bare L1 and raw Redis, and the
+        // authorization hit ratio and latency on the seeded schema (scripts/bench-tiered.sh).
+        .executableTarget(
+            name: "tiered-bench",
+            dependencies: [
+                .product(name: "Strata", package: rootPackage),
+                .product(name: "StrataCore", package: rootPackage),
+                .product(name: "StrataMem", package: rootPackage),
+                .product(name: "StrataL2", package: rootPackage),
+                .product(name: "StrataInvalidation", package: rootPackage),
+                .product(name: "StrataPostgres", package: rootPackage),
+                .product(name: "StrataRedis", package: rootPackage),
+            ]
+        ),
         // glibc's mallinfo2, for the memory figures.
         .target(name: "CMallocStats"),
     ],
