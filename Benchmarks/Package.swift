@@ -34,6 +34,14 @@ let package = Package(
                 .product(name: "StrataRedis", package: rootPackage),
             ]
         ),
+        // L2 through the library against redis-benchmark, and the codecs (scripts/bench-l2.sh).
+        .executableTarget(
+            name: "l2-bench",
+            dependencies: [
+                .product(name: "StrataL2", package: rootPackage),
+                .product(name: "StrataRedis", package: rootPackage),
+            ]
+        ),
         // Tiered and authorization caches: hit cost against bare L1 and raw Redis, and the
         // authorization hit ratio and latency on the seeded schema (scripts/bench-tiered.sh).
         .executableTarget(

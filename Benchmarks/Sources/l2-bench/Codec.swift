@@ -1,0 +1,60 @@
+import Foundation
+import StrataL2
+
+/// Encode + decode cost of the binary codec against JSON (and the property list), for a
+/// small and a larger value; interleaved rounds, median per round, one line per value.
+func runCodec(rounds: Int) throws {
+    try compare("authorization decision", AuthorizationDecision.sample, iterations: 20_000, rounds: rounds)
+    try compare("catalog (20 items)", Catalog.sample, iterations: 1_000, rounds: rounds)
+}
+
+private func compare<T: Codable & Equatable>(_ label: String, _ value: T, iterations: Int, rounds: Int) throws {
+    let codecs: [(String, any L2Codec)] = [("binary", L2BinaryCodec()), ("JSON", L2JSONCodec()), ("plist", L2PropertyListCodec())]
+    for (name, codec) in codecs {
+        guard try codec.decode(T.self, from: codec.encode(value)) == value else { fatalError("\(name) does not round-trip \(label)") }
+    }
+    var samples: [String: [Double]] = [:]
+    var encodeSamples: [String: [Double]] = [:]
+    for _ in 0..<rounds {
+        for (name, codec) in codecs {
+            let count = name == "plist" ? max(1, iterations / 4) : iterations
+            let (both, encodeOnly) = try measure(codec, value, count)
+            samples[name, default: []].append(both)
+            encodeSamples[name, default: []].append(encodeOnly)
+        }
+    }
+    let sizes = try codecs.map { try $0.1.encode(value).count }
+    let binary = median(samples["binary"]!), json = median(samples["JSON"]!), plist = median(samples["plist"]!)
+    print(String(format: "codec | %@ | binary %d B, JSON %d B, plist %d B | encode+decode µs: binary %.2f (encode %.2f), JSON %.2f (encode %.2f), plist %.2f | JSON/binary %.1fx, plist/binary %.1fx | spread binary %.2f–%.2f, JSON %.2f–%.2f",
+                 label, sizes[0], sizes[1], sizes[2], binary, median(encodeSamples["binary"]!), json, median(encodeSamples["JSON"]!), plist,
+                 json / binary, plist / binary, samples["binary"]!.min()!, samples["binary"]!.max()!, samples["JSON"]!.min()!, samples["JSON"]!.max()!))
+}
+
+/// µs per encode+decode and per encode alone.
+private func measure<T: Codable>(_ codec: any L2Codec, _ value: T, _ iterations: Int) throws -> (Double, Double) {
+    let clock = ContinuousClock()
+    var sink = 0
+    let start = clock.now
+    for _ in 0..<iterations {
+        let bytes = try codec.encode(value)
+        sink &+= bytes.count
+        _ = try codec.decode(T.self, from: bytes)
+    }
+    let both = clock.now - start
+    let encodeStart = clock.now
+    for _ in 0..<iterations { sink &+= try codec.encode(value).count }
+    let encode = clock.now - encodeStart
+    if sink == 42 { print("") }
+    return (microseconds(both) / Double(iterations), microseconds(encode) / Double(iterations))
+}
+
+func microseconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) * 1e6 + Double(attoseconds) / 1e12
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
