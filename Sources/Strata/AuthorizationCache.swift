@@ -3,6 +3,7 @@ import Metrics
 import StrataInvalidation
 import StrataL2
 import StrataMem
+import Synchronization
 
 /// Everything an ``AuthorizationCache`` needs besides its layers.
 public struct AuthorizationCacheConfiguration: Sendable {
@@ -64,6 +65,7 @@ public final class AuthorizationCache: Sendable {
     let generationPolicy: CachePolicy
     let logger: Logger
     let errors: Counter
+    let _uncached = Atomic<Int>(0)
 
     /// - Throws: ``TieredCacheError`` `.invalidConfiguration` (a policy is missing, or an
     ///   authorization kind is not fail-closed).
@@ -121,6 +123,7 @@ public final class AuthorizationCache: Sendable {
             let project = try await decision(user: user, resource: .project(fact.project))
             let grants = try await generationGrants(user: user, generation: id)
             if grants.contains(.undetermined) {
+                _uncached.add(1, ordering: .relaxed)
                 return try await l3.allowedActions(user: user, resource: resource).rights
             }
             return project.union(grants)
@@ -218,6 +221,7 @@ public final class AuthorizationCache: Sendable {
         if try await decision(user: user, resource: .project(fact.project)).allows(action) { return true }
         let grants = try await generationGrants(user: user, generation: generation)
         if grants.contains(.undetermined) {
+            _uncached.add(1, ordering: .relaxed)
             return try await l3.checkAccess(user: user, resource: .generation(generation), action: action)
         }
         return grants.allows(action)
@@ -268,6 +272,7 @@ public final class AuthorizationCache: Sendable {
             let check = checks[index]
             let part = grants[AuthorizationKeys.access(user: check.user, resource: check.resource)] ?? []
             if part.contains(.undetermined) {
+                _uncached.add(1, ordering: .relaxed)
                 answers[index] = try await l3.checkAccess(user: check.user, resource: check.resource, action: check.action)
             } else {
                 answers[index] = part.allows(check.action)
@@ -283,6 +288,10 @@ public final class AuthorizationCache: Sendable {
     }
 
     // MARK: Reporting
+
+    /// L3 calls made outside the caches: generation checks whose grant part cannot be
+    /// cached (a user with both project rights and explicit grants on the generation).
+    public var uncachedL3Calls: Int { _uncached.load(ordering: .relaxed) }
 
     /// Pushes both caches' metrics (see ``TieredCache/recordMetrics()``).
     public func recordMetrics() {

@@ -105,9 +105,16 @@ extension TieredCache {
             if let hook = hooks.afterLoad { await hook(key.text) }
             return (value, true)
         }
+        // A plain lookup first (GET + MGET of the generations, pipelined: no script), so a
+        // hit costs one round trip; only a miss takes the lease (a second round trip,
+        // which also catches a value written meanwhile).
         let start = ContinuousClock.now
-        let lookup: L2Lookup<Value?> = try await l2.get(key.text, as: Value?.self, lease: true)
+        var lookup: L2Lookup<Value?> = try await l2.get(key.text, as: Value?.self)
         _counters.recordL2(nanoseconds: (ContinuousClock.now - start).nanosecondsClamped)
+        if case .miss = lookup {
+            _counters.count(.l2Miss)
+            lookup = try await l2.get(key.text, as: Value?.self, lease: true)
+        }
         switch lookup {
         case .hit(let value, _):
             _counters.count(.l2Hit)
@@ -118,7 +125,6 @@ extension TieredCache {
             if let hook = hooks.afterLoad { await hook(key.text) }
             return (value, true)
         case .miss(let miss):
-            _counters.count(.l2Miss)
             guard miss.lease != nil else {
                 // Another instance holds the lease: wait briefly for its value, then load
                 // without writing L2.

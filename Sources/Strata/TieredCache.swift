@@ -21,7 +21,8 @@ import Synchronization
 /// ```
 ///
 /// - **Reads**: L1 → L2 → loader. What a lower layer returns is promoted to the faster
-///   layers with the policy's TTL for each. One load per key at a time, across the tiers
+///   layers with the policy's TTL for each. An L2 hit is one round trip (`GET` and the
+///   generations, pipelined); a miss takes the key's lease in a second one. One load per key at a time, across the tiers
 ///   (single flight): concurrent callers of a missing key wait for the first one's result.
 /// - **Stale sets**: every load is fenced. An invalidation (from the invalidation source or
 ///   this cache's own `invalidate`/`set`) that touches a key while it loads keeps the
