@@ -135,7 +135,7 @@ public final class PostgresInvalidationSubscriber: InvalidationSource, Service, 
                 failuresInARow += 1
                 let delay = backoff.next()
                 logger.log(level: failuresInARow == 1 ? .warning : .debug,
-                           "cannot connect to PostgreSQL for invalidations: \(error); retrying in \(delay) (L1 stays unhealthy)")
+                           "cannot connect to PostgreSQL for invalidations: \(error); retrying in \(delay._logText) (L1 stays unhealthy)")
                 try? await Task.sleep(for: delay)
                 continue
             }
@@ -154,7 +154,10 @@ public final class PostgresInvalidationSubscriber: InvalidationSource, Service, 
                 if !Task.isCancelled {
                     if stalled {
                         metrics?.timeouts.increment()
-                        logger.warning("no outbox read completed for \(configuration.healthTimeout): L1 is unhealthy; reconnecting")
+                        logger.warning("no outbox read completed for \(configuration.healthTimeout._logText): L1 is unhealthy; reconnecting")
+                    } else if let hint = Self.hint(for: error) {
+                        metrics?.connectionLosses.increment()
+                        logger.error("cannot read the outbox: \(error); \(hint) (L1 stays unhealthy; retrying)")
                     } else {
                         metrics?.connectionLosses.increment()
                         logger.warning("lost the outbox connection: \(error); L1 is unhealthy until it is caught up again")
@@ -271,6 +274,19 @@ public final class PostgresInvalidationSubscriber: InvalidationSource, Service, 
                 signalled = await wake.wait(timeout: trailing ? configuration.wakeupCoalesce : configuration.pollInterval)
             }
             trailing = signalled || outcome.rows > 0
+        }
+    }
+
+    /// What to do about a server error that retrying will not fix.
+    static func hint(for error: any Error) -> String? {
+        guard let error = error as? PostgresError else { return nil }
+        switch error.sqlState {
+        case "42501"?:
+            return "grant the subscriber's login role usage on schema strata and select on strata.change_log and strata.consumer_offsets"
+        case "42P01"?, "3F000"?, "42883"?:
+            return "the database has no strata outbox: install the extension and apply the migrations (make migrate)"
+        default:
+            return nil
         }
     }
 

@@ -149,7 +149,7 @@ public final class RedisInvalidationSubscriber: InvalidationSource, Service, Cus
                 let delay = backoff.next()
                 // One warning per outage, then debug: a Redis that stays down is already reported.
                 logger.log(level: failuresInARow == 1 ? .warning : .debug,
-                           "cannot subscribe to the invalidation channel: \(error); retrying in \(delay) (L1 stays unhealthy)")
+                           "cannot subscribe to the invalidation channel: \(error); retrying in \(delay._logText) (L1 stays unhealthy)")
                 try? await Task.sleep(for: delay)
                 continue
             }
@@ -182,7 +182,7 @@ public final class RedisInvalidationSubscriber: InvalidationSource, Service, Cus
                 logger.warning("lost the invalidation channel: \(error); L1 is unhealthy until the channel is proven again")
             case .silent:
                 metrics?.timeouts.increment()
-                logger.warning("no message on the invalidation channel for \(configuration.heartbeatTimeout) (is strata-worker running?); L1 is unhealthy, resubscribing")
+                logger.warning("no message on the invalidation channel for \(configuration.heartbeatTimeout._logText) (is strata-worker running?); L1 is unhealthy, resubscribing")
             }
             if Task.isCancelled { return }
             try? await Task.sleep(for: backoff.next())

@@ -34,22 +34,28 @@ import Testing
     /// A login role with only what the subscriber needs: reading the outbox and the
     /// consumers' cursors. It may not write `strata.consumer_offsets` nor call
     /// `strata.ack_wakeup()`, so a subscriber running as it can do neither.
-    static func readOnlyRole(_ pg: PostgresConnection) async throws -> (role: String, url: String) {
+    static func readOnlyRole(_ pg: PostgresConnection, url: String) async throws -> (role: String, url: String) {
         let role = "inv_reader_" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         try await pg.execute("""
             create role \(role) login;
             grant usage on schema strata to \(role);
             grant select on strata.change_log, strata.consumer_offsets to \(role);
             """)
-        var components = URLComponents(string: TestEnvironment.postgresURL)!
+        var components = URLComponents(string: url)!
         components.user = role
         return (role, components.string!)
     }
 
+    // Each test has a PostgreSQL of its own: other tests' workers prune the shared outbox,
+    // which these subscribers would rightly (and, for the assertions, unpredictably) take
+    // for gaps.
+
     @Test func updateOfAWatchedRowRemovesTheL1EntryWithoutRedis() async throws {
-        let pg = try await PostgresConnection.connect(TestEnvironment.postgresURL)
+        let servers = try ScratchServers(name: "inv-pg", postgres: true, redis: false)
+        defer { servers.stop() }
+        let pg = try await PostgresConnection.connect(servers.postgresURL)
         let table = try await makeTable(pg)
-        let (role, url) = try await Self.readOnlyRole(pg)
+        let (_, url) = try await Self.readOnlyRole(pg, url: servers.postgresURL)
         let h = try await Harness.start(url: url)
         try await h.waitHealthy()
         #expect(h.target.drops.count == 1, "one drop of what was cached before the subscriber caught up")
@@ -77,15 +83,15 @@ import Testing
 
         await h.running.stop()
         #expect(!h.subscriber.health.isHealthy)
-        try await pg.execute("drop table public.\(table)")
-        try await pg.execute("drop owned by \(role); drop role \(role)")
         await pg.close()
     }
 
     @Test func aLostConnectionIsUnhealthyThenRecoversWithL1Dropped() async throws {
+        let servers = try ScratchServers(name: "inv-pgkill", postgres: true, redis: false)
+        defer { servers.stop() }
         let application = "inv" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let url = TestEnvironment.postgresURL + (TestEnvironment.postgresURL.contains("?") ? "&" : "?") + "application_name=" + application
-        let pg = try await PostgresConnection.connect(TestEnvironment.postgresURL)
+        let url = servers.postgresURL + "?application_name=" + application
+        let pg = try await PostgresConnection.connect(servers.postgresURL)
         let table = try await makeTable(pg)
         let h = try await Harness.start(url: url)
         try await h.waitHealthy()
@@ -107,7 +113,6 @@ import Testing
         try await eventually("invalidated after the reconnect") { h.target.cache.get("\(table):item:2") == nil }
 
         await h.running.stop()
-        try await pg.execute("drop table public.\(table)")
         await pg.close()
     }
 

@@ -19,12 +19,14 @@ import Testing
         let channel: String
 
         static func start(redisURL: String = TestEnvironment.redisURL, namespace: String = freshNamespace(),
-                          heartbeatTimeout: Duration = .seconds(5)) async throws -> Harness {
+                          heartbeatTimeout: Duration = .seconds(5),
+                          prefill: [String] = []) async throws -> Harness {
             var configuration = try RedisInvalidationSubscriber.Configuration(url: redisURL, namespace: namespace)
             configuration.heartbeatTimeout = heartbeatTimeout
             configuration.metricsEnabled = false
             let subscriber = try RedisInvalidationSubscriber(configuration: configuration, logger: testLogger("test.redis-subscriber"))
             let target = RecordingTarget()
+            for key in prefill { target.cache.set(key, "cached before the subscriber ran") }
             subscriber.addTarget(target)
             let running = Running { try await subscriber.run() }
             let publisher = try await RedisConnection.connect(try RedisConfiguration(url: redisURL))
@@ -53,15 +55,17 @@ import Testing
     }
 
     @Test func startsUnhealthyAndTheFirstMessageProvesTheStream() async throws {
-        let h = try await Harness.start()
+        let h = try await Harness.start(prefill: ["early:1"])
         #expect(!h.subscriber.health.isHealthy)
-        let before = h.target.now()
+        #expect(h.target.cache.get("early:1") != nil, "nothing is dropped before the stream is proven")
         try await h.publish(1)
         try await h.waitHealthy()
+        let afterHealthy = h.target.now()
         // Unhealthy from the start, then healthy, with one drop of what came before the subscription.
         #expect(h.target.healthChanges.count == 2)
         #expect(h.target.drops.count == 1)
-        #expect(h.target.drops[0] <= before)
+        #expect(h.target.drops[0] <= afterHealthy)
+        #expect(h.target.cache.get("early:1") == nil, "an entry cached before the subscription was dropped")
         await h.stop()
         #expect(!h.subscriber.health.isHealthy, "a stopped subscriber vouches for nothing")
         #expect(h.target.lastHealth?.isHealthy == false)

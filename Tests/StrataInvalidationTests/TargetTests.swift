@@ -1,4 +1,5 @@
 import StrataMem
+import StrataPostgres
 import Testing
 @testable import StrataInvalidation
 
@@ -80,5 +81,15 @@ import Testing
         #expect(cell.value == .healthy)
         cell.store(.unhealthy(since: L1Instant(nanoseconds: 42)))
         #expect(cell.value == .unhealthy(since: L1Instant(nanoseconds: 42)))
+    }
+}
+
+@Suite struct PostgresHintTests {
+    @Test func serverErrorsThatRetryingCannotFixComeWithWhatToDo() {
+        let denied = PostgresError(code: .server, message: "permission denied for table change_log", sqlState: "42501")
+        #expect(PostgresInvalidationSubscriber.hint(for: denied)?.contains("grant") == true)
+        let missing = PostgresError(code: .server, message: "relation \"strata.change_log\" does not exist", sqlState: "42P01")
+        #expect(PostgresInvalidationSubscriber.hint(for: missing)?.contains("migrations") == true)
+        #expect(PostgresInvalidationSubscriber.hint(for: PostgresError(code: .connectionClosed, message: "lost")) == nil)
     }
 }
