@@ -114,8 +114,9 @@ public final class PostgresInvalidationSubscriber: InvalidationSource, Service, 
     public func run() async throws {
         fanout.withLock { state in
             state.pristine = false
+            // Nothing is proven before this run: the fresh point starts here (the health
+            // already says unhealthy since the source was created or got its first target).
             state.machine = _OutboxFollower(start: state.now())
-            if case .unhealthy = state.health { state.cell.store(.unhealthy(since: state.machine.lastFresh)) }
         }
         await cancelWhenGracefulShutdown { await self.connectLoop() }
         fanout.withLock { state in state.perform(state.machine.disconnected()) }

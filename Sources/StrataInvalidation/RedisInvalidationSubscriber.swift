@@ -120,9 +120,9 @@ public final class RedisInvalidationSubscriber: InvalidationSource, Service, Cus
     public func run() async throws {
         fanout.withLock { state in
             state.pristine = false
-            // Restart the clock of "unproven" at the start of this run.
+            // Nothing is proven before this run: the fresh point starts here (the health
+            // already says unhealthy since the source was created or got its first target).
             state.machine = _ChannelMachine(start: state.now())
-            if case .unhealthy = state.health { state.cell.store(.unhealthy(since: state.machine.lastFresh)) }
         }
         await cancelWhenGracefulShutdown { await self.subscribeLoop() }
         fanout.withLock { state in state.perform(state.machine.disconnected()) }
