@@ -34,6 +34,6 @@ public struct L2BinaryCodec: L2Codec {
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         let reader = try _BinaryReader(bytes)
-        return try reader.decodeValue(type, at: 0, base: [], key: nil)
+        return try reader.decodeValue(type, at: 0, pathID: 0)
     }
 }

@@ -1,30 +1,31 @@
 import Foundation
 
-/// Where a value sits in the decoded structure, for error messages (built only on error).
-struct _Where {
-    let base: [any CodingKey]
-    let key: (any CodingKey)?
-    /// An element of an array at `base` + `key`.
-    var index: Int? = nil
-
-    var path: [any CodingKey] {
-        var path = base
-        if let key { path.append(key) }
-        if let index { path.append(_IndexKey(index)) }
-        return path
-    }
-
-    func element(_ index: Int) -> _Where { _Where(base: base, key: key, index: index) }
+/// What the reader found wrong; the container that asked turns it into a `DecodingError`
+/// with its coding path (built only then).
+enum _Failure: Error, @unchecked Sendable {
+    case mismatch(Any.Type, offset: Int)
+    case outOfRange(Any.Type, String)
+    case corrupted(String)
+    /// The failure of element `index` of an array.
+    indirect case element(Int, _Failure)
 }
 
 /// The decoding side of ``L2BinaryCodec``. `init` walks the whole payload once: it checks
 /// every tag, length, count and key reference against the bytes that remain (nothing is
 /// allocated from a length before that check), bounds nesting, and builds the key table in
 /// stream order. Decoding then reads values where the containers point.
+///
+/// Coding paths are kept as a tree of nodes (a parent index and a key) and only turned into
+/// `[CodingKey]` when asked for or when an error is thrown; containers hold one reference.
 final class _BinaryReader {
     struct Entry {
         var key: Int
         var offset: Int
+    }
+
+    struct PathNode {
+        var parent: Int
+        var key: (any CodingKey)?
     }
 
     let bytes: [UInt8]
@@ -35,38 +36,68 @@ final class _BinaryReader {
     /// The entries of every keyed container indexed so far; a container owns a range, whose
     /// first element holds its lookup hint (the entry after the last one found).
     @exclusivity(unchecked) var entries: [Entry] = []
+    /// Coding-path nodes; node 0 is the root (an empty path).
+    @exclusivity(unchecked) var pathNodes: [PathNode] = [PathNode(parent: -1, key: nil)]
 
     init(_ bytes: [UInt8]) throws {
         self.bytes = bytes
-        guard !bytes.isEmpty else { throw corrupted("the payload is empty") }
-        let end = try skip(at: 0, depth: 0, register: true)
-        guard end == bytes.count else {
-            throw corrupted("\(bytes.count - end) unexpected bytes after the value (at byte \(end) of \(bytes.count))")
+        keys.reserveCapacity(16)
+        keyStarts.reserveCapacity(16)
+        entries.reserveCapacity(32)
+        do throws(_Failure) {
+            guard !bytes.isEmpty else { throw _Failure.corrupted("the payload is empty") }
+            let end = try skip(at: 0, depth: 0, register: true)
+            guard end == bytes.count else {
+                throw _Failure.corrupted("\(bytes.count - end) unexpected bytes after the value (at byte \(end) of \(bytes.count))")
+            }
+        } catch {
+            throw decodingError(error, path: [])
         }
     }
 
-    // MARK: Errors
+    // MARK: Coding paths and errors
 
-    func corrupted(_ message: String, _ path: [any CodingKey] = []) -> DecodingError {
-        .dataCorrupted(DecodingError.Context(codingPath: path, debugDescription: "L2BinaryCodec: " + message))
+    func path(_ id: Int) -> [any CodingKey] {
+        var keys: [any CodingKey] = []
+        var id = id
+        while id > 0 {
+            if let key = pathNodes[id].key { keys.append(key) }
+            id = pathNodes[id].parent
+        }
+        return keys.reversed()
     }
 
-    func truncated(_ what: String, at offset: Int, needs: UInt64) -> DecodingError {
+    @inline(__always)
+    func child<K: CodingKey>(of parent: Int, _ key: K) -> Int {
+        pathNodes.append(PathNode(parent: parent, key: key))
+        return pathNodes.count - 1
+    }
+
+    func decodingError(_ failure: _Failure, path: [any CodingKey]) -> DecodingError {
+        func context(_ message: String) -> DecodingError.Context {
+            DecodingError.Context(codingPath: path, debugDescription: "L2BinaryCodec: " + message)
+        }
+        switch failure {
+        case .element(let index, let inner):
+            return decodingError(inner, path: path + [_IndexKey(index)])
+        case .mismatch(let type, let offset):
+            let found = tag(at: offset)
+            if found == _Binary.null { return .valueNotFound(type, context("expected \(type), found nil")) }
+            return .typeMismatch(type, context("expected \(type), found \(_Binary.describe(found)) at byte \(offset)"))
+        case .outOfRange(let type, let value):
+            return .dataCorrupted(context("\(value) does not fit in \(type)"))
+        case .corrupted(let message):
+            return .dataCorrupted(context(message))
+        }
+    }
+
+    func decodingError<K: CodingKey>(_ failure: _Failure, at pathID: Int, key: K) -> DecodingError {
+        decodingError(failure, path: path(pathID) + [key])
+    }
+
+    func truncated(_ what: String, at offset: Int, needs: UInt64) -> _Failure {
         let remaining = max(0, bytes.count - offset)
-        return corrupted("truncated or corrupt: \(what) at byte \(offset) needs \(needs) bytes, only \(remaining) of the \(bytes.count)-byte payload remain")
-    }
-
-    func mismatch(_ type: Any.Type, at offset: Int, _ place: _Where) -> DecodingError {
-        let found = tag(at: offset)
-        if found == _Binary.null {
-            return .valueNotFound(type, DecodingError.Context(codingPath: place.path, debugDescription: "L2BinaryCodec: expected \(type), found nil"))
-        }
-        return .typeMismatch(type, DecodingError.Context(
-            codingPath: place.path, debugDescription: "L2BinaryCodec: expected \(type), found \(_Binary.describe(found)) at byte \(offset)"))
-    }
-
-    func outOfRange(_ type: Any.Type, _ value: String, _ place: _Where) -> DecodingError {
-        .dataCorrupted(DecodingError.Context(codingPath: place.path, debugDescription: "L2BinaryCodec: \(value) does not fit in \(type)"))
+        return .corrupted("truncated or corrupt: \(what) at byte \(offset) needs \(needs) bytes, only \(remaining) of the \(bytes.count)-byte payload remain")
     }
 
     // MARK: Structure
@@ -78,7 +109,7 @@ final class _BinaryReader {
     }
 
     @inline(__always)
-    func varint(at offset: Int) throws -> (UInt64, Int) {
+    func varint(at offset: Int) throws(_Failure) -> (UInt64, Int) {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         var position = offset
@@ -86,7 +117,7 @@ final class _BinaryReader {
             guard position < bytes.count else { throw truncated("a varint", at: offset, needs: UInt64(position - offset + 1)) }
             let byte = bytes[position]
             position += 1
-            if shift == 63 && byte > 1 { throw corrupted("the varint at byte \(offset) overflows 64 bits") }
+            if shift == 63 && byte > 1 { throw .corrupted("the varint at byte \(offset) overflows 64 bits") }
             result |= UInt64(byte & 0x7F) &<< shift
             if byte < 0x80 { return (result, position) }
             shift += 7
@@ -95,22 +126,28 @@ final class _BinaryReader {
 
     /// A length that must fit in the remaining bytes.
     @inline(__always)
-    func length(at offset: Int, what: String) throws -> (Int, Int) {
+    func length(at offset: Int, what: String) throws(_Failure) -> (Int, Int) {
         let (value, start) = try varint(at: offset)
         guard value <= UInt64(bytes.count - start) else { throw truncated(what, at: offset, needs: value) }
         return (Int(value), start)
     }
 
     @inline(__always)
-    func need(_ count: Int, at offset: Int, what: String) throws -> Int {
+    func need(_ count: Int, at offset: Int, what: String) throws(_Failure) -> Int {
         guard count <= bytes.count - offset else { throw truncated(what, at: offset, needs: UInt64(count)) }
         return offset + count
     }
 
+    @inline(__always)
+    func isArrayTag(_ tag: UInt8) -> Bool { tag == _Binary.array || (tag >= 0xA0 && tag <= 0xAF) }
+
+    @inline(__always)
+    func isObjectTag(_ tag: UInt8) -> Bool { tag == _Binary.object || (tag >= 0xB0 && tag <= 0xBF) }
+
     /// The count and first element of the array or object whose tag is at `offset`
     /// (every element takes at least one byte, every entry two).
     @inline(__always)
-    func containerHeader(_ tag: UInt8, at offset: Int, keyed: Bool) throws -> (Int, Int) {
+    func containerHeader(_ tag: UInt8, at offset: Int, keyed: Bool) throws(_Failure) -> (Int, Int) {
         if tag >= 0xA0 && tag <= 0xBF { return (Int(tag & 0x0F), offset + 1) }
         let (count, start) = try varint(at: offset + 1)
         let minimum: UInt64 = keyed ? 2 : 1
@@ -122,7 +159,7 @@ final class _BinaryReader {
 
     /// The offset after the value at `offset`. With `register`, key definitions are added
     /// to the key table (the validating pass of `init`).
-    func skip(at offset: Int, depth: Int, register: Bool) throws -> Int {
+    func skip(at offset: Int, depth: Int, register: Bool) throws(_Failure) -> Int {
         guard offset < bytes.count else { throw truncated("a value", at: offset, needs: 1) }
         let tag = bytes[offset]
         let next = offset + 1
@@ -143,7 +180,7 @@ final class _BinaryReader {
         case 0x80...0x9F:
             return try need(Int(tag & 0x1F), at: next, what: "a string")
         case _Binary.array, 0xA0...0xAF:
-            guard depth < _Binary.maximumDepth else { throw corrupted("nesting deeper than \(_Binary.maximumDepth) levels at byte \(offset)") }
+            guard depth < _Binary.maximumDepth else { throw .corrupted("nesting deeper than \(_Binary.maximumDepth) levels at byte \(offset)") }
             var (count, position) = try containerHeader(tag, at: offset, keyed: false)
             while count > 0 {
                 position = try skip(at: position, depth: depth + 1, register: register)
@@ -151,7 +188,7 @@ final class _BinaryReader {
             }
             return position
         case _Binary.object, 0xB0...0xBF:
-            guard depth < _Binary.maximumDepth else { throw corrupted("nesting deeper than \(_Binary.maximumDepth) levels at byte \(offset)") }
+            guard depth < _Binary.maximumDepth else { throw .corrupted("nesting deeper than \(_Binary.maximumDepth) levels at byte \(offset)") }
             var (count, position) = try containerHeader(tag, at: offset, keyed: true)
             while count > 0 {
                 position = try skipKey(at: position, register: register)
@@ -160,15 +197,15 @@ final class _BinaryReader {
             }
             return position
         default:
-            throw corrupted("unknown tag 0x\(String(tag, radix: 16)) at byte \(offset) (not written by this codec)")
+            throw .corrupted("unknown tag 0x\(String(tag, radix: 16)) at byte \(offset) (not written by this codec)")
         }
     }
 
-    func skipKey(at offset: Int, register: Bool) throws -> Int {
+    func skipKey(at offset: Int, register: Bool) throws(_Failure) -> Int {
         let (value, start) = try varint(at: offset)
         if value & 1 == 1 {
             guard value >> 1 < UInt64(keys.count) else {
-                throw corrupted("key reference #\(value >> 1) at byte \(offset), but only \(keys.count) keys are defined before it")
+                throw .corrupted("key reference #\(value >> 1) at byte \(offset), but only \(keys.count) keys are defined before it")
             }
             return start
         }
@@ -176,18 +213,26 @@ final class _BinaryReader {
         guard count <= UInt64(bytes.count - start) else { throw truncated("a key", at: offset, needs: count) }
         let end = start + Int(count)
         if register {
-            guard let name = bytes.withUnsafeBufferPointer({ String(validating: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self) }) else {
-                throw corrupted("the key at byte \(offset) is not valid UTF-8")
-            }
+            guard let name = makeString(start, end) else { throw .corrupted("the key at byte \(offset) is not valid UTF-8") }
             keys.append(name)
             keyStarts.append(offset)
         }
         return end
     }
 
+    /// The string of the UTF-8 bytes `start..<end`, or nil when they are not valid UTF-8.
+    @inline(__always)
+    func makeString(_ start: Int, _ end: Int) -> String? {
+        bytes.withUnsafeBufferPointer { buffer in
+            let utf8 = UnsafeBufferPointer(rebasing: buffer[start..<end])
+            guard _UTF8.isValid(utf8) else { return nil }
+            return String(decoding: utf8, as: UTF8.self)
+        }
+    }
+
     /// The key-table index of the key at `offset` and the offset after it.
     @inline(__always)
-    func readKey(at offset: Int) throws -> (Int, Int) {
+    func readKey(at offset: Int) throws(_Failure) -> (Int, Int) {
         let (value, start) = try varint(at: offset)
         if value & 1 == 1 { return (Int(value >> 1), start) }
         var low = 0
@@ -196,26 +241,24 @@ final class _BinaryReader {
             let middle = (low + high) / 2
             if keyStarts[middle] < offset { low = middle + 1 } else { high = middle }
         }
-        guard low < keyStarts.count, keyStarts[low] == offset else { throw corrupted("no key is defined at byte \(offset)") }
+        guard low < keyStarts.count, keyStarts[low] == offset else { throw .corrupted("no key is defined at byte \(offset)") }
         return (low, start + Int(value >> 1))
     }
 
     /// Indexes the object at `offset`: appends a hint slot and one entry per key.
-    func index(objectAt offset: Int, _ place: _Where) throws -> (start: Int, count: Int) {
+    func index(objectAt offset: Int) throws(_Failure) -> (start: Int, count: Int) {
         let tag = tag(at: offset)
-        guard tag == _Binary.object || (tag >= 0xB0 && tag <= 0xBF) else {
-            throw mismatch([String: Any].self, at: offset, place)
-        }
+        guard isObjectTag(tag) else { throw .mismatch([String: Any].self, offset: offset) }
         var (count, position) = try containerHeader(tag, at: offset, keyed: true)
         let start = entries.count + 1
         entries.append(Entry(key: -1, offset: 0))
-        for _ in 0..<count {
+        while count > 0 {
             let (key, valueOffset) = try readKey(at: position)
             entries.append(Entry(key: key, offset: valueOffset))
             position = try skip(at: valueOffset, depth: 0, register: false)
+            count -= 1
         }
-        count = entries.count - start
-        return (start, count)
+        return (start, entries.count - start)
     }
 
     /// The offset of the value for `name` in the indexed object, or nil.
@@ -241,78 +284,80 @@ final class _BinaryReader {
 
     // MARK: Scalars (value, offset after it)
 
-    func decodeBool(at offset: Int, _ place: _Where) throws -> (Bool, Int) {
+    func decodeBool(at offset: Int) throws(_Failure) -> (Bool, Int) {
         switch tag(at: offset) {
         case _Binary.falseTag: return (false, offset + 1)
         case _Binary.trueTag: return (true, offset + 1)
-        default: throw mismatch(Bool.self, at: offset, place)
+        default: throw .mismatch(Bool.self, offset: offset)
         }
     }
 
     @inline(__always)
-    func decodeInteger<I: FixedWidthInteger>(_ type: I.Type, at offset: Int, _ place: _Where) throws -> (I, Int) {
+    func decodeInteger<I: FixedWidthInteger>(_ type: I.Type, at offset: Int) throws(_Failure) -> (I, Int) {
         let tag = tag(at: offset)
         switch tag {
         case 0x40...0x7F:
             return (I(truncatingIfNeeded: tag & 0x3F), offset + 1)
         case 0xC0...0xFF:
             let value = -1 - Int64(tag & 0x3F)
-            guard I.isSigned else { throw outOfRange(type, String(value), place) }
+            guard I.isSigned else { throw .outOfRange(type, String(value)) }
             return (I(truncatingIfNeeded: value), offset + 1)
         case _Binary.signed:
             let (zigzag, end) = try varint(at: offset + 1)
             let value = Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)
-            guard let result = I(exactly: value) else { throw outOfRange(type, String(value), place) }
+            guard let result = I(exactly: value) else { throw .outOfRange(type, String(value)) }
             return (result, end)
         case _Binary.unsigned:
             let (value, end) = try varint(at: offset + 1)
-            guard let result = I(exactly: value) else { throw outOfRange(type, String(value), place) }
+            guard let result = I(exactly: value) else { throw .outOfRange(type, String(value)) }
             return (result, end)
         default:
-            throw mismatch(type, at: offset, place)
+            throw .mismatch(type, offset: offset)
         }
     }
 
     @inline(__always)
-    func loadLittleEndian<U: FixedWidthInteger>(_ type: U.Type, at offset: Int, what: String) throws -> U {
+    func loadLittleEndian<U: FixedWidthInteger>(_ type: U.Type, at offset: Int, what: String) throws(_Failure) -> U {
         _ = try need(MemoryLayout<U>.size, at: offset, what: what)
         return bytes.withUnsafeBytes { U(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: U.self)) }
     }
 
-    func decodeDouble(at offset: Int, _ place: _Where) throws -> (Double, Int) {
+    func decodeDouble(at offset: Int) throws(_Failure) -> (Double, Int) {
         switch tag(at: offset) {
         case _Binary.float64:
             return (Double(bitPattern: try loadLittleEndian(UInt64.self, at: offset + 1, what: "a Float64")), offset + 9)
         case _Binary.float32:
             return (Double(Float(bitPattern: try loadLittleEndian(UInt32.self, at: offset + 1, what: "a Float32"))), offset + 5)
         case _Binary.unsigned:
-            let (value, end) = try decodeInteger(UInt64.self, at: offset, place)
+            let (value, end) = try decodeInteger(UInt64.self, at: offset)
             return (Double(value), end)
         case _Binary.signed, 0x40...0x7F, 0xC0...0xFF:
-            let (value, end) = try decodeInteger(Int64.self, at: offset, place)
+            let (value, end) = try decodeInteger(Int64.self, at: offset)
             return (Double(value), end)
         default:
-            throw mismatch(Double.self, at: offset, place)
+            throw .mismatch(Double.self, offset: offset)
         }
     }
 
-    func decodeFloat(at offset: Int, _ place: _Where) throws -> (Float, Int) {
+    func decodeFloat(at offset: Int) throws(_Failure) -> (Float, Int) {
         if tag(at: offset) == _Binary.float32 {
             return (Float(bitPattern: try loadLittleEndian(UInt32.self, at: offset + 1, what: "a Float32")), offset + 5)
         }
+        let value: Double
+        let end: Int
         do {
-            let (value, end) = try decodeDouble(at: offset, place)
-            let narrowed = Float(value)
-            guard narrowed.isFinite || !value.isFinite else { throw outOfRange(Float.self, String(value), place) }
-            return (narrowed, end)
-        } catch let error as DecodingError {
-            if case .typeMismatch = error { throw mismatch(Float.self, at: offset, place) }
+            (value, end) = try decodeDouble(at: offset)
+        } catch {
+            if case .mismatch = error { throw .mismatch(Float.self, offset: offset) }
             throw error
         }
+        let narrowed = Float(value)
+        guard narrowed.isFinite || !value.isFinite else { throw .outOfRange(Float.self, String(value)) }
+        return (narrowed, end)
     }
 
     @inline(__always)
-    func decodeString(at offset: Int, _ place: _Where) throws -> (String, Int) {
+    func decodeString(at offset: Int) throws(_Failure) -> (String, Int) {
         let tag = tag(at: offset)
         let start: Int
         let count: Int
@@ -323,136 +368,127 @@ final class _BinaryReader {
         } else if tag == _Binary.string {
             (count, start) = try length(at: offset + 1, what: "a string")
         } else {
-            throw mismatch(String.self, at: offset, place)
+            throw .mismatch(String.self, offset: offset)
         }
         let end = start + count
-        guard let value = bytes.withUnsafeBufferPointer({ String(validating: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self) }) else {
-            throw corrupted("the string at byte \(offset) is not valid UTF-8", place.path)
-        }
+        guard let value = makeString(start, end) else { throw .corrupted("the string at byte \(offset) is not valid UTF-8") }
         return (value, end)
     }
 
     /// `[UInt8]` from bytes (or from an array of integers).
-    func decodeByteArray(at offset: Int, _ place: _Where) throws -> ([UInt8], Int) {
+    func decodeByteArray(at offset: Int) throws(_Failure) -> ([UInt8], Int) {
         let tag = tag(at: offset)
         if tag == _Binary.bytes {
             let (count, start) = try length(at: offset + 1, what: "bytes")
             return (Array(bytes[start..<(start + count)]), start + count)
         }
-        guard tag == _Binary.array || (tag >= 0xA0 && tag <= 0xAF) else { throw mismatch([UInt8].self, at: offset, place) }
-        return try decodeArray(at: offset, place) { position, index in
-            try decodeInteger(UInt8.self, at: position, place.element(index))
-        }
+        guard isArrayTag(tag) else { throw .mismatch([UInt8].self, offset: offset) }
+        return try decodeArray(at: offset) { (position: Int) throws(_Failure) in try decodeInteger(UInt8.self, at: position) }
     }
 
-    func decodeUUID(at offset: Int, _ place: _Where) throws -> (UUID, Int) {
+    func decodeUUID(at offset: Int) throws(_Failure) -> (UUID, Int) {
         switch tag(at: offset) {
         case _Binary.uuid:
             let end = try need(16, at: offset + 1, what: "a UUID")
             let uuid = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 1, as: uuid_t.self) }
             return (UUID(uuid: uuid), end)
         case _Binary.string, 0x80...0x9F:
-            let (text, end) = try decodeString(at: offset, place)
-            guard let uuid = UUID(uuidString: text) else { throw corrupted("'\(text.prefix(64))' is not a UUID", place.path) }
+            let (text, end) = try decodeString(at: offset)
+            guard let uuid = UUID(uuidString: text) else { throw .corrupted("'\(text.prefix(64))' is not a UUID") }
             return (uuid, end)
         default:
-            throw mismatch(UUID.self, at: offset, place)
+            throw .mismatch(UUID.self, offset: offset)
         }
     }
 
-    /// An array whose elements `element(offset, index)` decodes.
+    /// An array whose elements `element(offset)` decodes.
     @inline(__always)
-    func decodeArray<E>(at offset: Int, _ place: _Where, _ element: (Int, Int) throws -> (E, Int)) throws -> ([E], Int) {
+    func decodeArray<E>(at offset: Int, _ element: (Int) throws(_Failure) -> (E, Int)) throws(_Failure) -> ([E], Int) {
         let tag = tag(at: offset)
-        guard tag == _Binary.array || (tag >= 0xA0 && tag <= 0xAF) else { throw mismatch([E].self, at: offset, place) }
+        guard isArrayTag(tag) else { throw .mismatch([E].self, offset: offset) }
         let (count, start) = try containerHeader(tag, at: offset, keyed: false)
         var result: [E] = []
         result.reserveCapacity(count)
         var position = start
         for index in 0..<count {
-            let (value, end) = try element(position, index)
-            result.append(value)
-            position = end
+            do {
+                let (value, end) = try element(position)
+                result.append(value)
+                position = end
+            } catch {
+                throw .element(index, error)
+            }
         }
         return (result, position)
     }
 
     // MARK: Values
 
-    /// Decodes a `T` at `offset`: directly for the types the format knows, else through
-    /// `T(from:)`.
+    /// Decodes a `T` at `offset`, the value of `key` in the container at `parent`:
+    /// directly for the types the format knows, else through `T(from:)`.
     @inline(__always)
-    func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int, base: [any CodingKey], key: (any CodingKey)?) throws -> T {
-        if let value = try decodeFast(type, at: offset, _Where(base: base, key: key)) { return value }
-        return try T(from: _BinaryDecoder(reader: self, offset: offset, base: base, key: key))
+    func decodeValue<T: Decodable, K: CodingKey>(_ type: T.Type, at offset: Int, parent: Int, key: K) throws -> T {
+        let kind = _FastKind(type)
+        if kind != .none, !kind.isArray || isArrayTag(tag(at: offset)) {
+            do { return try decodeFast(kind, type, at: offset) } catch { throw decodingError(error, at: parent, key: key) }
+        }
+        return try T(from: _BinaryDecoder(reader: self, offset: offset, pathID: child(of: parent, key)))
     }
 
+    /// Decodes a `T` at `offset` whose coding path is `pathID` (the root, a single value).
     @inline(__always)
-    func decodeFast<T>(_ type: T.Type, at offset: Int, _ place: _Where) throws -> T? {
-        if T.self == String.self { return unsafeBitCast(try decodeString(at: offset, place).0, to: T.self) }
-        if T.self == Int.self { return unsafeBitCast(try decodeInteger(Int.self, at: offset, place).0, to: T.self) }
-        if T.self == Bool.self { return unsafeBitCast(try decodeBool(at: offset, place).0, to: T.self) }
-        if T.self == Double.self { return unsafeBitCast(try decodeDouble(at: offset, place).0, to: T.self) }
-        if T.self == Int64.self { return unsafeBitCast(try decodeInteger(Int64.self, at: offset, place).0, to: T.self) }
-        if T.self == Date.self {
-            return unsafeBitCast(Date(timeIntervalSinceReferenceDate: try decodeDouble(at: offset, place).0), to: T.self)
+    func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int, pathID: Int) throws -> T {
+        let kind = _FastKind(type)
+        if kind != .none, !kind.isArray || isArrayTag(tag(at: offset)) {
+            do { return try decodeFast(kind, type, at: offset) } catch { throw decodingError(error, path: path(pathID)) }
         }
-        if T.self == UUID.self { return unsafeBitCast(try decodeUUID(at: offset, place).0, to: T.self) }
-        if T.self == [UInt8].self { return unsafeBitCast(try decodeByteArray(at: offset, place).0, to: T.self) }
-        if T.self == Data.self { return unsafeBitCast(Data(try decodeByteArray(at: offset, place).0), to: T.self) }
-        let tag = tag(at: offset)
-        // Arrays of scalars; anything else (bytes read as integers, errors) takes the generic path.
-        guard tag == _Binary.array || (tag >= 0xA0 && tag <= 0xAF) else { return try decodeOtherScalar(type, at: offset, place) }
-        if T.self == [String].self {
-            return unsafeBitCast(try decodeArray(at: offset, place) { position, index in
-                try decodeString(at: position, place.element(index))
-            }.0, to: T.self)
-        }
-        if T.self == [Int].self {
-            return unsafeBitCast(try decodeArray(at: offset, place) { position, index in
-                try decodeInteger(Int.self, at: position, place.element(index))
-            }.0, to: T.self)
-        }
-        if T.self == [Int64].self {
-            return unsafeBitCast(try decodeArray(at: offset, place) { position, index in
-                try decodeInteger(Int64.self, at: position, place.element(index))
-            }.0, to: T.self)
-        }
-        if T.self == [Double].self {
-            return unsafeBitCast(try decodeArray(at: offset, place) { position, index in
-                try decodeDouble(at: position, place.element(index))
-            }.0, to: T.self)
-        }
-        if T.self == [Bool].self {
-            return unsafeBitCast(try decodeArray(at: offset, place) { position, index in
-                try decodeBool(at: position, place.element(index))
-            }.0, to: T.self)
-        }
-        if T.self == [UUID].self {
-            return unsafeBitCast(try decodeArray(at: offset, place) { position, index in
-                try decodeUUID(at: position, place.element(index))
-            }.0, to: T.self)
-        }
-        return try decodeOtherScalar(type, at: offset, place)
+        return try T(from: _BinaryDecoder(reader: self, offset: offset, pathID: pathID))
     }
 
-    /// The less common scalar types (kept out of line).
-    func decodeOtherScalar<T>(_ type: T.Type, at offset: Int, _ place: _Where) throws -> T? {
-        if T.self == Int32.self { return unsafeBitCast(try decodeInteger(Int32.self, at: offset, place).0, to: T.self) }
-        if T.self == UInt64.self { return unsafeBitCast(try decodeInteger(UInt64.self, at: offset, place).0, to: T.self) }
-        if T.self == UInt.self { return unsafeBitCast(try decodeInteger(UInt.self, at: offset, place).0, to: T.self) }
-        if T.self == UInt32.self { return unsafeBitCast(try decodeInteger(UInt32.self, at: offset, place).0, to: T.self) }
-        if T.self == Int16.self { return unsafeBitCast(try decodeInteger(Int16.self, at: offset, place).0, to: T.self) }
-        if T.self == UInt16.self { return unsafeBitCast(try decodeInteger(UInt16.self, at: offset, place).0, to: T.self) }
-        if T.self == Int8.self { return unsafeBitCast(try decodeInteger(Int8.self, at: offset, place).0, to: T.self) }
-        if T.self == UInt8.self { return unsafeBitCast(try decodeInteger(UInt8.self, at: offset, place).0, to: T.self) }
-        if T.self == Float.self { return unsafeBitCast(try decodeFloat(at: offset, place).0, to: T.self) }
-        if T.self == URL.self {
-            let text = try decodeString(at: offset, place).0
-            guard let url = URL(string: text) else { throw corrupted("'\(text.prefix(64))' is not a URL", place.path) }
+    /// Decodes a value of a type the format handles directly (`kind` is `_FastKind(T.self)`).
+    func decodeFast<T>(_ kind: _FastKind, _ type: T.Type, at offset: Int) throws(_Failure) -> T {
+        switch kind {
+        case .string: return unsafeBitCast(try decodeString(at: offset).0, to: T.self)
+        case .int: return unsafeBitCast(try decodeInteger(Int.self, at: offset).0, to: T.self)
+        case .bool: return unsafeBitCast(try decodeBool(at: offset).0, to: T.self)
+        case .double: return unsafeBitCast(try decodeDouble(at: offset).0, to: T.self)
+        case .int64: return unsafeBitCast(try decodeInteger(Int64.self, at: offset).0, to: T.self)
+        case .date: return unsafeBitCast(Date(timeIntervalSinceReferenceDate: try decodeDouble(at: offset).0), to: T.self)
+        case .uuid: return unsafeBitCast(try decodeUUID(at: offset).0, to: T.self)
+        case .bytes: return unsafeBitCast(try decodeByteArray(at: offset).0, to: T.self)
+        case .data: return unsafeBitCast(Data(try decodeByteArray(at: offset).0), to: T.self)
+        case .int32: return unsafeBitCast(try decodeInteger(Int32.self, at: offset).0, to: T.self)
+        case .uint64: return unsafeBitCast(try decodeInteger(UInt64.self, at: offset).0, to: T.self)
+        case .uint: return unsafeBitCast(try decodeInteger(UInt.self, at: offset).0, to: T.self)
+        case .uint32: return unsafeBitCast(try decodeInteger(UInt32.self, at: offset).0, to: T.self)
+        case .int16: return unsafeBitCast(try decodeInteger(Int16.self, at: offset).0, to: T.self)
+        case .uint16: return unsafeBitCast(try decodeInteger(UInt16.self, at: offset).0, to: T.self)
+        case .int8: return unsafeBitCast(try decodeInteger(Int8.self, at: offset).0, to: T.self)
+        case .uint8: return unsafeBitCast(try decodeInteger(UInt8.self, at: offset).0, to: T.self)
+        case .float: return unsafeBitCast(try decodeFloat(at: offset).0, to: T.self)
+        case .url:
+            let text = try decodeString(at: offset).0
+            guard let url = URL(string: text) else { throw .corrupted("'\(text.prefix(64))' is not a URL") }
             return unsafeBitCast(url, to: T.self)
+        case .stringArray:
+            return unsafeBitCast(try decodeArray(at: offset) { (position: Int) throws(_Failure) in try decodeString(at: position) }.0, to: T.self)
+        case .intArray:
+            return unsafeBitCast(try decodeArray(at: offset) { (position: Int) throws(_Failure) in
+                try decodeInteger(Int.self, at: position)
+            }.0, to: T.self)
+        case .int64Array:
+            return unsafeBitCast(try decodeArray(at: offset) { (position: Int) throws(_Failure) in
+                try decodeInteger(Int64.self, at: position)
+            }.0, to: T.self)
+        case .doubleArray:
+            return unsafeBitCast(try decodeArray(at: offset) { (position: Int) throws(_Failure) in try decodeDouble(at: position) }.0, to: T.self)
+        case .boolArray:
+            return unsafeBitCast(try decodeArray(at: offset) { (position: Int) throws(_Failure) in try decodeBool(at: position) }.0, to: T.self)
+        case .uuidArray:
+            return unsafeBitCast(try decodeArray(at: offset) { (position: Int) throws(_Failure) in try decodeUUID(at: position) }.0, to: T.self)
+        case .none:
+            preconditionFailure("decodeFast called for a type without a fast path")
         }
-        return nil
     }
 }
 
@@ -461,20 +497,22 @@ struct _BinaryDecoder: Decoder {
     let reader: _BinaryReader
     /// -1: an absent value (the super decoder of a missing key), which reads as nil.
     let offset: Int
-    let base: [any CodingKey]
-    let key: (any CodingKey)?
+    let pathID: Int
 
-    var codingPath: [any CodingKey] { key.map { base + [$0] } ?? base }
+    var codingPath: [any CodingKey] { reader.path(pathID) }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
-    var place: _Where { _Where(base: base, key: key) }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        let (start, count) = try reader.index(objectAt: offset, place)
-        return KeyedDecodingContainer(_KeyedDecoder<Key>(reader: reader, start: start, count: count, codingPath: codingPath))
+        do {
+            let (start, count) = try reader.index(objectAt: offset)
+            return KeyedDecodingContainer(_KeyedDecoder<Key>(reader: reader, start: start, count: count, pathID: pathID))
+        } catch {
+            throw reader.decodingError(error, path: codingPath)
+        }
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        try _UnkeyedDecoder(reader: reader, offset: offset, place: place)
+        try _UnkeyedDecoder(reader: reader, offset: offset, pathID: pathID)
     }
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer {
@@ -486,10 +524,19 @@ struct _KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let reader: _BinaryReader
     let start: Int
     let count: Int
-    let codingPath: [any CodingKey]
+    let pathID: Int
+
+    var codingPath: [any CodingKey] { reader.path(pathID) }
 
     var allKeys: [Key] {
-        (0..<count).compactMap { Key(stringValue: reader.keys[reader.entries[start + $0].key]) }
+        var keys: [Key] = []
+        keys.reserveCapacity(count)
+        var position = start
+        while position < start + count {
+            if let key = Key(stringValue: reader.keys[reader.entries[position].key]) { keys.append(key) }
+            position += 1
+        }
+        return keys
     }
 
     func contains(_ key: Key) -> Bool { reader.find(key.stringValue, start: start, count: count) != nil }
@@ -511,112 +558,131 @@ struct _KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     @inline(__always)
-    private func place(_ key: Key) -> _Where { _Where(base: codingPath, key: key) }
+    private func read<V>(_ offset: Int, _ key: Key, _ read: (Int) throws(_Failure) -> (V, Int)) throws -> V {
+        do { return try read(offset).0 } catch { throw reader.decodingError(error, at: pathID, key: key) }
+    }
 
     func decodeNil(forKey key: Key) throws -> Bool { reader.tag(at: try offset(key)) == _Binary.null }
-    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try reader.decodeBool(at: offset(key), place(key)).0 }
-    func decode(_ type: String.Type, forKey key: Key) throws -> String { try reader.decodeString(at: offset(key), place(key)).0 }
-    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try reader.decodeDouble(at: offset(key), place(key)).0 }
-    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try reader.decodeFloat(at: offset(key), place(key)).0 }
-    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
-    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try reader.decodeInteger(type, at: offset(key), place(key)).0 }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try read(offset(key), key, reader.decodeBool) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try read(offset(key), key, reader.decodeString) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try read(offset(key), key, reader.decodeDouble) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try read(offset(key), key, reader.decodeFloat) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try integer(offset(key), key) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try integer(offset(key), key) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try integer(offset(key), key) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try integer(offset(key), key) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try integer(offset(key), key) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try integer(offset(key), key) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try integer(offset(key), key) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try integer(offset(key), key) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try integer(offset(key), key) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try integer(offset(key), key) }
+
+    @inline(__always)
+    private func integer<I: FixedWidthInteger>(_ offset: Int, _ key: Key) throws -> I {
+        do { return try reader.decodeInteger(I.self, at: offset).0 } catch { throw reader.decodingError(error, at: pathID, key: key) }
+    }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try reader.decodeValue(type, at: offset(key), base: codingPath, key: key)
+        try reader.decodeValue(type, at: offset(key), parent: pathID, key: key)
     }
 
     func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? {
         guard let offset = present(key) else { return nil }
-        return try reader.decodeBool(at: offset, place(key)).0
+        return try read(offset, key, reader.decodeBool)
     }
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
         guard let offset = present(key) else { return nil }
-        return try reader.decodeString(at: offset, place(key)).0
+        return try read(offset, key, reader.decodeString)
     }
     func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? {
         guard let offset = present(key) else { return nil }
-        return try reader.decodeDouble(at: offset, place(key)).0
+        return try read(offset, key, reader.decodeDouble)
     }
     func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? {
         guard let offset = present(key) else { return nil }
-        return try reader.decodeFloat(at: offset, place(key)).0
+        return try read(offset, key, reader.decodeFloat)
     }
-    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try integerIfPresent(type, key) }
-    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try integerIfPresent(type, key) }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try integerIfPresent(key) }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try integerIfPresent(key) }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let offset = present(key) else { return nil }
-        return try reader.decodeValue(type, at: offset, base: codingPath, key: key)
+        return try reader.decodeValue(type, at: offset, parent: pathID, key: key)
     }
 
     @inline(__always)
-    private func integerIfPresent<I: FixedWidthInteger>(_ type: I.Type, _ key: Key) throws -> I? {
+    private func integerIfPresent<I: FixedWidthInteger>(_ key: Key) throws -> I? {
         guard let offset = present(key) else { return nil }
-        return try reader.decodeInteger(type, at: offset, place(key)).0
+        return try integer(offset, key) as I
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        let (start, count) = try reader.index(objectAt: offset(key), place(key))
-        return KeyedDecodingContainer(_KeyedDecoder<NestedKey>(reader: reader, start: start, count: count, codingPath: codingPath + [key]))
+        let offset = try offset(key)
+        do {
+            let (start, count) = try reader.index(objectAt: offset)
+            return KeyedDecodingContainer(_KeyedDecoder<NestedKey>(reader: reader, start: start, count: count, pathID: reader.child(of: pathID, key)))
+        } catch {
+            throw reader.decodingError(error, at: pathID, key: key)
+        }
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        try _UnkeyedDecoder(reader: reader, offset: offset(key), place: place(key))
+        try _UnkeyedDecoder(reader: reader, offset: offset(key), pathID: reader.child(of: pathID, key))
     }
 
     func superDecoder() throws -> any Decoder {
-        _BinaryDecoder(reader: reader, offset: reader.find("super", start: start, count: count) ?? -1, base: codingPath, key: _SuperKey())
+        _BinaryDecoder(reader: reader, offset: reader.find("super", start: start, count: count) ?? -1, pathID: reader.child(of: pathID, _SuperKey()))
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        _BinaryDecoder(reader: reader, offset: reader.find(key.stringValue, start: start, count: count) ?? -1, base: codingPath, key: key)
+        _BinaryDecoder(reader: reader, offset: reader.find(key.stringValue, start: start, count: count) ?? -1, pathID: reader.child(of: pathID, key))
     }
 }
 
 struct _UnkeyedDecoder: UnkeyedDecodingContainer {
     let reader: _BinaryReader
-    let codingPath: [any CodingKey]
+    let pathID: Int
     let total: Int
     /// Over a bytes value: each element is one byte, read as an unsigned integer.
     let overBytes: Bool
     private var position: Int
     private(set) var currentIndex = 0
 
+    var codingPath: [any CodingKey] { reader.path(pathID) }
     var count: Int? { total }
     var isAtEnd: Bool { currentIndex >= total }
 
-    init(reader: _BinaryReader, offset: Int, place: _Where) throws {
+    init(reader: _BinaryReader, offset: Int, pathID: Int) throws {
         self.reader = reader
-        self.codingPath = place.path
+        self.pathID = pathID
         let tag = reader.tag(at: offset)
-        if tag == _Binary.array || (tag >= 0xA0 && tag <= 0xAF) {
-            (total, position) = try reader.containerHeader(tag, at: offset, keyed: false)
-            overBytes = false
-        } else if tag == _Binary.bytes {
-            (total, position) = try reader.length(at: offset + 1, what: "bytes")
-            overBytes = true
-        } else {
-            throw reader.mismatch([Any].self, at: offset, place)
+        do throws(_Failure) {
+            if reader.isArrayTag(tag) {
+                (total, position) = try reader.containerHeader(tag, at: offset, keyed: false)
+                overBytes = false
+            } else if tag == _Binary.bytes {
+                (total, position) = try reader.length(at: offset + 1, what: "bytes")
+                overBytes = true
+            } else {
+                throw _Failure.mismatch([Any].self, offset: offset)
+            }
+        } catch {
+            throw reader.decodingError(error, path: reader.path(pathID))
         }
     }
 
-    private var place: _Where { _Where(base: codingPath, key: _IndexKey(currentIndex)) }
+    private func failure(_ failure: _Failure) -> DecodingError {
+        reader.decodingError(failure, at: pathID, key: _IndexKey(currentIndex))
+    }
 
     private func atEnd(_ type: Any.Type) -> DecodingError {
         .valueNotFound(type, DecodingError.Context(
@@ -626,17 +692,22 @@ struct _UnkeyedDecoder: UnkeyedDecodingContainer {
 
     private func byteMismatch(_ type: Any.Type) -> DecodingError {
         .typeMismatch(type, DecodingError.Context(
-            codingPath: place.path, debugDescription: "L2BinaryCodec: expected \(type), found a byte of a bytes value (bytes decode as integers)"))
+            codingPath: codingPath + [_IndexKey(currentIndex)],
+            debugDescription: "L2BinaryCodec: expected \(type), found a byte of a bytes value (bytes decode as integers)"))
     }
 
     @inline(__always)
-    private mutating func next<T>(_ type: T.Type, _ read: (Int, _Where) throws -> (T, Int)) throws -> T {
+    private mutating func next<V>(_ type: V.Type, _ read: (Int) throws(_Failure) -> (V, Int)) throws -> V {
         guard !isAtEnd else { throw atEnd(type) }
         guard !overBytes else { throw byteMismatch(type) }
-        let (value, end) = try read(position, place)
-        position = end
-        currentIndex += 1
-        return value
+        do {
+            let (value, end) = try read(position)
+            position = end
+            currentIndex += 1
+            return value
+        } catch {
+            throw failure(error)
+        }
     }
 
     @inline(__always)
@@ -644,15 +715,19 @@ struct _UnkeyedDecoder: UnkeyedDecodingContainer {
         guard !isAtEnd else { throw atEnd(type) }
         if overBytes {
             let byte = reader.bytes[position]
-            guard let value = I(exactly: byte) else { throw reader.outOfRange(type, String(byte), place) }
+            guard let value = I(exactly: byte) else { throw failure(.outOfRange(type, String(byte))) }
             position += 1
             currentIndex += 1
             return value
         }
-        let (value, end) = try reader.decodeInteger(type, at: position, place)
-        position = end
-        currentIndex += 1
-        return value
+        do {
+            let (value, end) = try reader.decodeInteger(type, at: position)
+            position = end
+            currentIndex += 1
+            return value
+        } catch {
+            throw failure(error)
+        }
     }
 
     mutating func decodeNil() throws -> Bool {
@@ -663,10 +738,10 @@ struct _UnkeyedDecoder: UnkeyedDecodingContainer {
         return true
     }
 
-    mutating func decode(_ type: Bool.Type) throws -> Bool { let reader = reader; return try next(type) { try reader.decodeBool(at: $0, $1) } }
-    mutating func decode(_ type: String.Type) throws -> String { let reader = reader; return try next(type) { try reader.decodeString(at: $0, $1) } }
-    mutating func decode(_ type: Double.Type) throws -> Double { let reader = reader; return try next(type) { try reader.decodeDouble(at: $0, $1) } }
-    mutating func decode(_ type: Float.Type) throws -> Float { let reader = reader; return try next(type) { try reader.decodeFloat(at: $0, $1) } }
+    mutating func decode(_ type: Bool.Type) throws -> Bool { let reader = reader; return try next(type, reader.decodeBool) }
+    mutating func decode(_ type: String.Type) throws -> String { let reader = reader; return try next(type, reader.decodeString) }
+    mutating func decode(_ type: Double.Type) throws -> Double { let reader = reader; return try next(type, reader.decodeDouble) }
+    mutating func decode(_ type: Float.Type) throws -> Float { let reader = reader; return try next(type, reader.decodeFloat) }
     mutating func decode(_ type: Int.Type) throws -> Int { try nextInteger(type) }
     mutating func decode(_ type: Int8.Type) throws -> Int8 { try nextInteger(type) }
     mutating func decode(_ type: Int16.Type) throws -> Int16 { try nextInteger(type) }
@@ -685,50 +760,57 @@ struct _UnkeyedDecoder: UnkeyedDecodingContainer {
             throw byteMismatch(type)
         }
         let offset = position
-        let value = try reader.decodeValue(type, at: offset, base: codingPath, key: _IndexKey(currentIndex))
-        position = try reader.skip(at: offset, depth: 0, register: false)
+        let value = try reader.decodeValue(type, at: offset, parent: pathID, key: _IndexKey(currentIndex))
+        do { position = try reader.skip(at: offset, depth: 0, register: false) } catch { throw failure(error) }
         currentIndex += 1
         return value
     }
 
     private mutating func byteAsInteger<T>(_ type: T.Type) throws -> T? {
-        if T.self == UInt8.self { return unsafeBitCast(try nextInteger(UInt8.self), to: T.self) }
-        if T.self == Int.self { return unsafeBitCast(try nextInteger(Int.self), to: T.self) }
-        if T.self == Int8.self { return unsafeBitCast(try nextInteger(Int8.self), to: T.self) }
-        if T.self == Int16.self { return unsafeBitCast(try nextInteger(Int16.self), to: T.self) }
-        if T.self == Int32.self { return unsafeBitCast(try nextInteger(Int32.self), to: T.self) }
-        if T.self == Int64.self { return unsafeBitCast(try nextInteger(Int64.self), to: T.self) }
-        if T.self == UInt.self { return unsafeBitCast(try nextInteger(UInt.self), to: T.self) }
-        if T.self == UInt16.self { return unsafeBitCast(try nextInteger(UInt16.self), to: T.self) }
-        if T.self == UInt32.self { return unsafeBitCast(try nextInteger(UInt32.self), to: T.self) }
-        if T.self == UInt64.self { return unsafeBitCast(try nextInteger(UInt64.self), to: T.self) }
-        return nil
+        switch _FastKind(type) {
+        case .uint8: return unsafeBitCast(try nextInteger(UInt8.self), to: T.self)
+        case .int: return unsafeBitCast(try nextInteger(Int.self), to: T.self)
+        case .int8: return unsafeBitCast(try nextInteger(Int8.self), to: T.self)
+        case .int16: return unsafeBitCast(try nextInteger(Int16.self), to: T.self)
+        case .int32: return unsafeBitCast(try nextInteger(Int32.self), to: T.self)
+        case .int64: return unsafeBitCast(try nextInteger(Int64.self), to: T.self)
+        case .uint: return unsafeBitCast(try nextInteger(UInt.self), to: T.self)
+        case .uint16: return unsafeBitCast(try nextInteger(UInt16.self), to: T.self)
+        case .uint32: return unsafeBitCast(try nextInteger(UInt32.self), to: T.self)
+        case .uint64: return unsafeBitCast(try nextInteger(UInt64.self), to: T.self)
+        default: return nil
+        }
     }
 
-    /// The offset of the next element as a container or decoder; advances past it.
-    private mutating func nextOffset(_ type: Any.Type) throws -> Int {
+    /// The offset of the next element as a container or decoder, and its path node; advances past it.
+    private mutating func nextOffset(_ type: Any.Type) throws -> (Int, Int) {
         guard !isAtEnd else { throw atEnd(type) }
         guard !overBytes else { throw byteMismatch(type) }
         let offset = position
-        position = try reader.skip(at: offset, depth: 0, register: false)
+        do { position = try reader.skip(at: offset, depth: 0, register: false) } catch { throw failure(error) }
+        let node = reader.child(of: pathID, _IndexKey(currentIndex))
         currentIndex += 1
-        return offset
+        return (offset, node)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
-        let place = self.place
-        let (start, count) = try reader.index(objectAt: try nextOffset(KeyedDecodingContainer<NestedKey>.self), place)
-        return KeyedDecodingContainer(_KeyedDecoder<NestedKey>(reader: reader, start: start, count: count, codingPath: place.path))
+        let (offset, node) = try nextOffset(KeyedDecodingContainer<NestedKey>.self)
+        do {
+            let (start, count) = try reader.index(objectAt: offset)
+            return KeyedDecodingContainer(_KeyedDecoder<NestedKey>(reader: reader, start: start, count: count, pathID: node))
+        } catch {
+            throw reader.decodingError(error, path: reader.path(node))
+        }
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        let place = self.place
-        return try _UnkeyedDecoder(reader: reader, offset: try nextOffset([Any].self), place: place)
+        let (offset, node) = try nextOffset([Any].self)
+        return try _UnkeyedDecoder(reader: reader, offset: offset, pathID: node)
     }
 
     mutating func superDecoder() throws -> any Decoder {
-        let key = _IndexKey(currentIndex)
-        return _BinaryDecoder(reader: reader, offset: try nextOffset(Any.self), base: codingPath, key: key)
+        let (offset, node) = try nextOffset(Any.self)
+        return _BinaryDecoder(reader: reader, offset: offset, pathID: node)
     }
 }
 
@@ -737,25 +819,34 @@ struct _SingleValueDecoder: SingleValueDecodingContainer {
     var codingPath: [any CodingKey] { decoder.codingPath }
     private var reader: _BinaryReader { decoder.reader }
     private var offset: Int { decoder.offset }
-    private var place: _Where { decoder.place }
+
+    @inline(__always)
+    private func read<V>(_ read: (Int) throws(_Failure) -> (V, Int)) throws -> V {
+        do { return try read(offset).0 } catch { throw reader.decodingError(error, path: codingPath) }
+    }
+
+    @inline(__always)
+    private func integer<I: FixedWidthInteger>() throws -> I {
+        do { return try reader.decodeInteger(I.self, at: offset).0 } catch { throw reader.decodingError(error, path: codingPath) }
+    }
 
     func decodeNil() -> Bool { reader.tag(at: offset) == _Binary.null }
-    func decode(_ type: Bool.Type) throws -> Bool { try reader.decodeBool(at: offset, place).0 }
-    func decode(_ type: String.Type) throws -> String { try reader.decodeString(at: offset, place).0 }
-    func decode(_ type: Double.Type) throws -> Double { try reader.decodeDouble(at: offset, place).0 }
-    func decode(_ type: Float.Type) throws -> Float { try reader.decodeFloat(at: offset, place).0 }
-    func decode(_ type: Int.Type) throws -> Int { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: Int8.Type) throws -> Int8 { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: Int16.Type) throws -> Int16 { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: Int32.Type) throws -> Int32 { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: Int64.Type) throws -> Int64 { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: UInt.Type) throws -> UInt { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: UInt8.Type) throws -> UInt8 { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: UInt16.Type) throws -> UInt16 { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: UInt32.Type) throws -> UInt32 { try reader.decodeInteger(type, at: offset, place).0 }
-    func decode(_ type: UInt64.Type) throws -> UInt64 { try reader.decodeInteger(type, at: offset, place).0 }
+    func decode(_ type: Bool.Type) throws -> Bool { try read(reader.decodeBool) }
+    func decode(_ type: String.Type) throws -> String { try read(reader.decodeString) }
+    func decode(_ type: Double.Type) throws -> Double { try read(reader.decodeDouble) }
+    func decode(_ type: Float.Type) throws -> Float { try read(reader.decodeFloat) }
+    func decode(_ type: Int.Type) throws -> Int { try integer() }
+    func decode(_ type: Int8.Type) throws -> Int8 { try integer() }
+    func decode(_ type: Int16.Type) throws -> Int16 { try integer() }
+    func decode(_ type: Int32.Type) throws -> Int32 { try integer() }
+    func decode(_ type: Int64.Type) throws -> Int64 { try integer() }
+    func decode(_ type: UInt.Type) throws -> UInt { try integer() }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try integer() }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try integer() }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try integer() }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try integer() }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try reader.decodeValue(type, at: offset, base: decoder.base, key: decoder.key)
+        try reader.decodeValue(type, at: offset, pathID: decoder.pathID)
     }
 }

@@ -28,38 +28,57 @@ final class _BinaryWriter {
     /// Set by the non-throwing parts of the Encoder API when they meet an ordering they
     /// cannot stream.
     @exclusivity(unchecked) var needsTree = false
+    /// Coding-path nodes (parent, key); node 0 is the root. Paths are built only when asked for.
+    @exclusivity(unchecked) var pathNodes: [_BinaryReader.PathNode] = [_BinaryReader.PathNode(parent: -1, key: nil)]
 
     init() {
         out.reserveCapacity(128)
     }
 
     func encodeRoot<T: Encodable>(_ value: T) throws -> [UInt8] {
-        try encodeValue(value, depth: 0, base: [], key: nil)
+        if !_Binary.writeFast(value, &out) {
+            let slot = reserveSlot()
+            try encodeIntoSlot(value, slot: slot, depth: 0, pathID: 0)
+        }
         if pendingSlot != 0 { fillPending() }
         closeAbove(-1)
         if needsTree { throw reorder() }
         return out
     }
 
-    /// Encodes `value` into a fresh slot whose containers go at stack index `depth`.
+    func path(_ id: Int) -> [any CodingKey] {
+        var keys: [any CodingKey] = []
+        var id = id
+        while id > 0 {
+            if let key = pathNodes[id].key { keys.append(key) }
+            id = pathNodes[id].parent
+        }
+        return keys.reversed()
+    }
+
     @inline(__always)
-    func encodeValue<T: Encodable>(_ value: T, depth: Int, base: [any CodingKey], key: (any CodingKey)?) throws {
+    func child<K: CodingKey>(of parent: Int, _ key: K) -> Int {
+        pathNodes.append(_BinaryReader.PathNode(parent: parent, key: key))
+        return pathNodes.count - 1
+    }
+
+    /// Encodes `value`, the value of `key` in the container whose path node is `parent`,
+    /// into a fresh slot whose containers go at stack index `depth`.
+    @inline(__always)
+    func encodeValue<T: Encodable, K: CodingKey>(_ value: T, depth: Int, parent: Int, key: K) throws {
         if _Binary.writeFast(value, &out) { return }
-        let slot = nextSlot
-        nextSlot += 1
-        pendingSlot = slot
-        try encodeIntoSlot(value, slot: slot, depth: depth, base: base, key: key)
+        let slot = reserveSlot()
+        try encodeIntoSlot(value, slot: slot, depth: depth, pathID: child(of: parent, key))
     }
 
     /// Runs `value.encode(to:)` for `slot`; afterwards the slot holds a value (an empty
     /// object when the value wrote nothing) and the containers it opened are closed.
-    func encodeIntoSlot<T: Encodable>(_ value: T, slot: Int, depth: Int, base: [any CodingKey], key: (any CodingKey)?) throws {
+    func encodeIntoSlot<T: Encodable>(_ value: T, slot: Int, depth: Int, pathID: Int) throws {
         guard depth < _Binary.maximumDepth else {
             throw EncodingError.invalidValue(value, EncodingError.Context(
-                codingPath: key.map { base + [$0] } ?? base,
-                debugDescription: "L2BinaryCodec: nesting deeper than \(_Binary.maximumDepth) levels"))
+                codingPath: path(pathID), debugDescription: "L2BinaryCodec: nesting deeper than \(_Binary.maximumDepth) levels"))
         }
-        try value.encode(to: _BinaryEncoder(writer: self, slot: slot, depth: depth, base: base, key: key))
+        try value.encode(to: _BinaryEncoder(writer: self, slot: slot, depth: depth, pathID: pathID))
         if pendingSlot != 0 { fillPending() }
         if stack.count > depth { closeAbove(depth - 1) }
     }
@@ -129,20 +148,19 @@ struct _BinaryEncoder: Encoder {
     let writer: _BinaryWriter
     let slot: Int
     let depth: Int
-    let base: [any CodingKey]
-    let key: (any CodingKey)?
+    let pathID: Int
 
-    var codingPath: [any CodingKey] { key.map { base + [$0] } ?? base }
+    var codingPath: [any CodingKey] { writer.path(pathID) }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if !writer.open(slot: slot, depth: depth, keyed: true) { writer.needsTree = true }
-        return KeyedEncodingContainer(_KeyedEncoder<Key>(writer: writer, level: depth, id: slot, codingPath: codingPath))
+        return KeyedEncodingContainer(_KeyedEncoder<Key>(writer: writer, level: depth, id: slot, pathID: pathID))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         if !writer.open(slot: slot, depth: depth, keyed: false) { writer.needsTree = true }
-        return _UnkeyedEncoder(writer: writer, level: depth, id: slot, codingPath: codingPath)
+        return _UnkeyedEncoder(writer: writer, level: depth, id: slot, pathID: pathID)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
@@ -154,7 +172,9 @@ struct _KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let writer: _BinaryWriter
     let level: Int
     let id: Int
-    let codingPath: [any CodingKey]
+    let pathID: Int
+
+    var codingPath: [any CodingKey] { writer.path(pathID) }
 
     @inline(__always)
     private func entry(_ key: Key) throws {
@@ -180,26 +200,26 @@ struct _KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try entry(key)
-        try writer.encodeValue(value, depth: level + 1, base: codingPath, key: key)
+        try writer.encodeValue(value, depth: level + 1, parent: pathID, key: key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let slot = nestedSlot(key)
         if slot == 0 || !writer.open(slot: slot, depth: level + 1, keyed: true) { writer.needsTree = true }
-        return KeyedEncodingContainer(_KeyedEncoder<NestedKey>(writer: writer, level: level + 1, id: slot, codingPath: codingPath + [key]))
+        return KeyedEncodingContainer(_KeyedEncoder<NestedKey>(writer: writer, level: level + 1, id: slot, pathID: writer.child(of: pathID, key)))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         let slot = nestedSlot(key)
         if slot == 0 || !writer.open(slot: slot, depth: level + 1, keyed: false) { writer.needsTree = true }
-        return _UnkeyedEncoder(writer: writer, level: level + 1, id: slot, codingPath: codingPath + [key])
+        return _UnkeyedEncoder(writer: writer, level: level + 1, id: slot, pathID: writer.child(of: pathID, key))
     }
 
     mutating func superEncoder() -> any Encoder { superEncoder(codingKey: _SuperKey()) }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder { superEncoder(codingKey: key) }
 
-    private func superEncoder(codingKey: any CodingKey) -> any Encoder {
+    private func superEncoder<K: CodingKey>(codingKey: K) -> any Encoder {
         var slot = 0
         do {
             try writer.begin(level, id)
@@ -208,7 +228,7 @@ struct _KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
         } catch {
             writer.needsTree = true
         }
-        return _BinaryEncoder(writer: writer, slot: slot, depth: level + 1, base: codingPath, key: codingKey)
+        return _BinaryEncoder(writer: writer, slot: slot, depth: level + 1, pathID: writer.child(of: pathID, codingKey))
     }
 
     /// Writes the key and reserves the slot of a nested container; 0 when out of order.
@@ -226,14 +246,16 @@ struct _UnkeyedEncoder: UnkeyedEncodingContainer {
     let writer: _BinaryWriter
     let level: Int
     let id: Int
-    let codingPath: [any CodingKey]
+    let pathID: Int
     private(set) var count = 0
 
-    init(writer: _BinaryWriter, level: Int, id: Int, codingPath: [any CodingKey]) {
+    var codingPath: [any CodingKey] { writer.path(pathID) }
+
+    init(writer: _BinaryWriter, level: Int, id: Int, pathID: Int) {
         self.writer = writer
         self.level = level
         self.id = id
-        self.codingPath = codingPath
+        self.pathID = pathID
     }
 
     @inline(__always)
@@ -261,28 +283,28 @@ struct _UnkeyedEncoder: UnkeyedEncodingContainer {
     mutating func encode<T: Encodable>(_ value: T) throws {
         let index = count
         try element()
-        try writer.encodeValue(value, depth: level + 1, base: codingPath, key: _IndexKey(index))
+        try writer.encodeValue(value, depth: level + 1, parent: pathID, key: _IndexKey(index))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let path = codingPath + [_IndexKey(count)]
+        let path = writer.child(of: pathID, _IndexKey(count))
         let slot = nestedSlot()
         if slot == 0 || !writer.open(slot: slot, depth: level + 1, keyed: true) { writer.needsTree = true }
-        return KeyedEncodingContainer(_KeyedEncoder<NestedKey>(writer: writer, level: level + 1, id: slot, codingPath: path))
+        return KeyedEncodingContainer(_KeyedEncoder<NestedKey>(writer: writer, level: level + 1, id: slot, pathID: path))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        let path = codingPath + [_IndexKey(count)]
+        let path = writer.child(of: pathID, _IndexKey(count))
         let slot = nestedSlot()
         if slot == 0 || !writer.open(slot: slot, depth: level + 1, keyed: false) { writer.needsTree = true }
-        return _UnkeyedEncoder(writer: writer, level: level + 1, id: slot, codingPath: path)
+        return _UnkeyedEncoder(writer: writer, level: level + 1, id: slot, pathID: path)
     }
 
     mutating func superEncoder() -> any Encoder {
-        let key = _IndexKey(count)
+        let path = writer.child(of: pathID, _IndexKey(count))
         let slot = nestedSlot()
         if slot == 0 { writer.needsTree = true }
-        return _BinaryEncoder(writer: writer, slot: slot, depth: level + 1, base: codingPath, key: key)
+        return _BinaryEncoder(writer: writer, slot: slot, depth: level + 1, pathID: path)
     }
 
     private mutating func nestedSlot() -> Int {
@@ -329,6 +351,6 @@ struct _SingleValueEncoder: SingleValueEncodingContainer {
             writer.pendingSlot = 0
             return
         }
-        try writer.encodeIntoSlot(value, slot: encoder.slot, depth: encoder.depth, base: encoder.base, key: encoder.key)
+        try writer.encodeIntoSlot(value, slot: encoder.slot, depth: encoder.depth, pathID: encoder.pathID)
     }
 }

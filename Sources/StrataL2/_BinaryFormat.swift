@@ -167,76 +167,60 @@ enum _Binary {
     /// `[UInt8]`, `Date`, `UUID`, `URL`, arrays of common scalars); `false` for the rest.
     @inline(__always)
     static func writeFast<T>(_ value: T, _ out: inout [UInt8]) -> Bool {
-        if T.self == String.self { writeString(unsafeBitCast(value, to: String.self), &out); return true }
-        if T.self == Int.self { writeSigned(Int64(unsafeBitCast(value, to: Int.self)), &out); return true }
-        if T.self == Bool.self { writeBool(unsafeBitCast(value, to: Bool.self), &out); return true }
-        if T.self == Double.self { writeDouble(unsafeBitCast(value, to: Double.self), &out); return true }
-        if T.self == Int64.self { writeSigned(unsafeBitCast(value, to: Int64.self), &out); return true }
-        if T.self == Date.self {
-            writeDouble(unsafeBitCast(value, to: Date.self).timeIntervalSinceReferenceDate, &out)
-            return true
-        }
-        if T.self == UUID.self { writeUUID(unsafeBitCast(value, to: UUID.self), &out); return true }
-        if T.self == Data.self {
-            unsafeBitCast(value, to: Data.self).withUnsafeBytes { writeBytes($0, &out) }
-            return true
-        }
-        if T.self == [UInt8].self {
-            unsafeBitCast(value, to: [UInt8].self).withUnsafeBytes { writeBytes($0, &out) }
-            return true
-        }
-        if T.self == [String].self {
+        let kind = _FastKind(T.self)
+        if kind == .none { return false }
+        writeFast(kind, value, &out)
+        return true
+    }
+
+    static func writeFast<T>(_ kind: _FastKind, _ value: T, _ out: inout [UInt8]) {
+        switch kind {
+        case .string: writeString(unsafeBitCast(value, to: String.self), &out)
+        case .int: writeSigned(Int64(unsafeBitCast(value, to: Int.self)), &out)
+        case .bool: writeBool(unsafeBitCast(value, to: Bool.self), &out)
+        case .double: writeDouble(unsafeBitCast(value, to: Double.self), &out)
+        case .int64: writeSigned(unsafeBitCast(value, to: Int64.self), &out)
+        case .date: writeDouble(unsafeBitCast(value, to: Date.self).timeIntervalSinceReferenceDate, &out)
+        case .uuid: writeUUID(unsafeBitCast(value, to: UUID.self), &out)
+        case .bytes: unsafeBitCast(value, to: [UInt8].self).withUnsafeBytes { writeBytes($0, &out) }
+        case .data: unsafeBitCast(value, to: Data.self).withUnsafeBytes { writeBytes($0, &out) }
+        case .int32: writeSigned(Int64(unsafeBitCast(value, to: Int32.self)), &out)
+        case .uint64: writeUnsigned(unsafeBitCast(value, to: UInt64.self), &out)
+        case .uint: writeUnsigned(UInt64(unsafeBitCast(value, to: UInt.self)), &out)
+        case .uint32: writeUnsigned(UInt64(unsafeBitCast(value, to: UInt32.self)), &out)
+        case .int16: writeSigned(Int64(unsafeBitCast(value, to: Int16.self)), &out)
+        case .uint16: writeUnsigned(UInt64(unsafeBitCast(value, to: UInt16.self)), &out)
+        case .int8: writeSigned(Int64(unsafeBitCast(value, to: Int8.self)), &out)
+        case .uint8: writeUnsigned(UInt64(unsafeBitCast(value, to: UInt8.self)), &out)
+        case .float: writeFloat(unsafeBitCast(value, to: Float.self), &out)
+        case .url: writeString(unsafeBitCast(value, to: URL.self).absoluteString, &out)
+        case .stringArray:
             let array = unsafeBitCast(value, to: [String].self)
             writeHeader(count: array.count, keyed: false, &out)
             for element in array { writeString(element, &out) }
-            return true
-        }
-        if T.self == [Int].self {
+        case .intArray:
             let array = unsafeBitCast(value, to: [Int].self)
             writeHeader(count: array.count, keyed: false, &out)
             for element in array { writeSigned(Int64(element), &out) }
-            return true
-        }
-        if T.self == [Int64].self {
+        case .int64Array:
             let array = unsafeBitCast(value, to: [Int64].self)
             writeHeader(count: array.count, keyed: false, &out)
             for element in array { writeSigned(element, &out) }
-            return true
-        }
-        if T.self == [Double].self {
+        case .doubleArray:
             let array = unsafeBitCast(value, to: [Double].self)
             writeHeader(count: array.count, keyed: false, &out)
             for element in array { writeDouble(element, &out) }
-            return true
-        }
-        if T.self == [Bool].self {
+        case .boolArray:
             let array = unsafeBitCast(value, to: [Bool].self)
             writeHeader(count: array.count, keyed: false, &out)
             for element in array { writeBool(element, &out) }
-            return true
-        }
-        if T.self == [UUID].self {
+        case .uuidArray:
             let array = unsafeBitCast(value, to: [UUID].self)
             writeHeader(count: array.count, keyed: false, &out)
             for element in array { writeUUID(element, &out) }
-            return true
+        case .none:
+            preconditionFailure("writeFast called for a type without a fast path")
         }
-        return writeOtherScalar(value, &out)
-    }
-
-    /// The less common scalar types (kept out of line).
-    static func writeOtherScalar<T>(_ value: T, _ out: inout [UInt8]) -> Bool {
-        if T.self == Int32.self { writeSigned(Int64(unsafeBitCast(value, to: Int32.self)), &out); return true }
-        if T.self == UInt64.self { writeUnsigned(unsafeBitCast(value, to: UInt64.self), &out); return true }
-        if T.self == UInt.self { writeUnsigned(UInt64(unsafeBitCast(value, to: UInt.self)), &out); return true }
-        if T.self == UInt32.self { writeUnsigned(UInt64(unsafeBitCast(value, to: UInt32.self)), &out); return true }
-        if T.self == Int16.self { writeSigned(Int64(unsafeBitCast(value, to: Int16.self)), &out); return true }
-        if T.self == UInt16.self { writeUnsigned(UInt64(unsafeBitCast(value, to: UInt16.self)), &out); return true }
-        if T.self == Int8.self { writeSigned(Int64(unsafeBitCast(value, to: Int8.self)), &out); return true }
-        if T.self == UInt8.self { writeUnsigned(UInt64(unsafeBitCast(value, to: UInt8.self)), &out); return true }
-        if T.self == Float.self { writeFloat(unsafeBitCast(value, to: Float.self), &out); return true }
-        if T.self == URL.self { writeString(unsafeBitCast(value, to: URL.self).absoluteString, &out); return true }
-        return false
     }
 }
 
@@ -304,4 +288,100 @@ struct _SuperKey: CodingKey {
     init() {}
     init?(stringValue: String) { guard stringValue == "super" else { return nil } }
     init?(intValue: Int) { return nil }
+}
+
+/// The types the format reads and writes directly. Computed from a metatype with pointer
+/// comparisons only (no `Optional<T>` or other generic metadata in the hot path).
+enum _FastKind {
+    case none
+    case string, int, bool, double, int64, date, uuid, bytes, data
+    case int32, uint64, uint, uint32, int16, uint16, int8, uint8, float, url
+    case stringArray, intArray, int64Array, doubleArray, boolArray, uuidArray
+
+    @inline(__always)
+    init<T>(_ type: T.Type) {
+        if T.self == String.self { self = .string }
+        else if T.self == Int.self { self = .int }
+        else if T.self == Bool.self { self = .bool }
+        else if T.self == Double.self { self = .double }
+        else if T.self == Int64.self { self = .int64 }
+        else if T.self == Date.self { self = .date }
+        else if T.self == UUID.self { self = .uuid }
+        else { self = Self.other(type) }
+    }
+
+    /// Types that are not plain nominal metadata (arrays) or rarer: kept out of line.
+    static func other<T>(_ type: T.Type) -> _FastKind {
+        let id = ObjectIdentifier(type)
+        let table = _FastKindTable.shared
+        return table.kinds[id] ?? .none
+    }
+
+    var isArray: Bool {
+        switch self {
+        case .stringArray, .intArray, .int64Array, .doubleArray, .boolArray, .uuidArray: true
+        default: false
+        }
+    }
+}
+
+/// Metatype → kind for the less common fast-path types, built once.
+final class _FastKindTable: Sendable {
+    static let shared = _FastKindTable()
+    let kinds: [ObjectIdentifier: _FastKind]
+
+    private init() {
+        kinds = [
+            ObjectIdentifier([UInt8].self): .bytes, ObjectIdentifier(Data.self): .data,
+            ObjectIdentifier(Int32.self): .int32, ObjectIdentifier(UInt64.self): .uint64, ObjectIdentifier(UInt.self): .uint,
+            ObjectIdentifier(UInt32.self): .uint32, ObjectIdentifier(Int16.self): .int16, ObjectIdentifier(UInt16.self): .uint16,
+            ObjectIdentifier(Int8.self): .int8, ObjectIdentifier(UInt8.self): .uint8, ObjectIdentifier(Float.self): .float,
+            ObjectIdentifier(URL.self): .url,
+            ObjectIdentifier([String].self): .stringArray, ObjectIdentifier([Int].self): .intArray,
+            ObjectIdentifier([Int64].self): .int64Array, ObjectIdentifier([Double].self): .doubleArray,
+            ObjectIdentifier([Bool].self): .boolArray, ObjectIdentifier([UUID].self): .uuidArray,
+        ]
+    }
+}
+
+/// UTF-8 validation (the stdlib's `String(validating:)` is generic and slower here).
+enum _UTF8 {
+    static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let count = bytes.count
+        var index = 0
+        while index + 8 <= count {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            if word & 0x8080_8080_8080_8080 != 0 { break }
+            index += 8
+        }
+        while index < count {
+            let lead = base[index]
+            if lead < 0x80 {
+                index += 1
+                continue
+            }
+            func continuation(_ offset: Int) -> Bool { index + offset < count && base[index + offset] & 0xC0 == 0x80 }
+            switch lead {
+            case 0xC2...0xDF:
+                guard continuation(1) else { return false }
+                index += 2
+            case 0xE0...0xEF:
+                guard continuation(1), continuation(2) else { return false }
+                let second = base[index + 1]
+                if lead == 0xE0 && second < 0xA0 { return false }   // overlong
+                if lead == 0xED && second >= 0xA0 { return false }  // surrogates
+                index += 3
+            case 0xF0...0xF4:
+                guard continuation(1), continuation(2), continuation(3) else { return false }
+                let second = base[index + 1]
+                if lead == 0xF0 && second < 0x90 { return false }   // overlong
+                if lead == 0xF4 && second >= 0x90 { return false }  // above U+10FFFF
+                index += 4
+            default:
+                return false
+            }
+        }
+        return true
+    }
 }

@@ -16,5 +16,6 @@ while let argument = arguments.next() {
 }
 switch mode {
 case "codec": try runCodec(rounds: rounds)
+case "codec-loop-encode", "codec-loop-decode", "codec-loop-catalog": try runCodecLoop(mode, iterations: 1_000_000 / (mode == "codec-loop-catalog" ? 50 : 1))
 default: fatalError("unknown mode \(mode); use codec")
 }
