@@ -57,6 +57,9 @@ public final class L2Cache: Sendable {
               configuration.breaker.minimumCalls >= 1 else {
             throw L2Error(code: .invalidConfiguration, message: "breaker window, minimum calls and half-open calls must be at least 1")
         }
+        guard configuration.connectionWaitTimeout > .zero, configuration.commandTimeout > .zero, configuration.connectTimeout > .zero else {
+            throw L2Error(code: .invalidConfiguration, message: "connectionWaitTimeout, commandTimeout and connectTimeout must be positive")
+        }
         guard configuration.namespace.utf8.count > 0 else {
             throw L2Error(code: .invalidConfiguration, message: "the namespace is empty; use the worker's --namespace (default 'strata:')")
         }
@@ -66,7 +69,7 @@ public final class L2Cache: Sendable {
         redis.connectTimeout = configuration.connectTimeout
         redis.commandTimeout = configuration.commandTimeout
         self.pool = RedisConnectionPool(configuration: redis, maximumConnections: configuration.maximumConnections,
-                                        logger: configuration.logger)
+                                        connectionWaitTimeout: configuration.connectionWaitTimeout, logger: configuration.logger)
         self.protector = try _Protector(configuration.protection)
         self.codec = configuration.codec
         self.counters = _Counters(name: configuration.name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
@@ -500,6 +503,7 @@ public final class L2Cache: Sendable {
         } catch {
             record(success: false)
             counters.count(.redisFailure)
+            if let error = error as? RedisError, error.code == .poolTimeout { counters.count(.poolTimeout) }
             logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
             return .failure(.redisFailure("\(error)"))
         }

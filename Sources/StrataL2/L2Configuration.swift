@@ -22,6 +22,12 @@ public struct L2Configuration: Sendable {
     public var connectTimeout: Duration = .seconds(1)
     /// Socket read/write timeout of each command; a timed-out connection is discarded.
     public var commandTimeout: Duration = .milliseconds(500)
+    /// Longest a call waits for a free connection while all ``maximumConnections`` are in
+    /// use; then the call returns `.skipped(.redisFailure(...))` (the message says how many
+    /// connections, how long, what to raise), counts in ``L2Statistics/poolTimeouts`` and
+    /// feeds the breaker. A call therefore takes at most this + ``connectTimeout`` (when a
+    /// connection must be opened) + ``commandTimeout`` per round trip.
+    public var connectionWaitTimeout: Duration = .milliseconds(500)
     /// Turns values into payload bytes (default: ``L2BinaryCodec``, compact and fast).
     /// Entries written by the other built-in codecs still decode (their codec id says which).
     public var codec: any L2Codec = L2BinaryCodec()

@@ -12,8 +12,11 @@ public struct L2Statistics: Hashable, Sendable, CustomStringConvertible {
     public var rejected = 0
     /// Calls that skipped Redis because the breaker was open.
     public var skippedCircuitOpen = 0
-    /// Calls that failed in Redis (connection, timeout, error reply).
+    /// Calls that failed in Redis (connection, timeout, error reply, no free connection).
     public var redisFailures = 0
+    /// Calls that found every pooled connection in use for
+    /// ``L2Configuration/connectionWaitTimeout`` (also counted in `redisFailures`).
+    public var poolTimeouts = 0
     /// Values stored.
     public var writes = 0
     /// Writes refused because of an invalidation since the miss (stale-set protection).
@@ -31,7 +34,7 @@ public struct L2Statistics: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         "L2Statistics(hits: \(hits), misses: \(misses) (stale \(staleMisses), rejected \(rejected)), "
-            + "skipped: \(skippedCircuitOpen), redisFailures: \(redisFailures), writes: \(writes) (refused \(writesRefused)), "
+            + "skipped: \(skippedCircuitOpen), redisFailures: \(redisFailures) (pool timeouts \(poolTimeouts)), writes: \(writes) (refused \(writesRefused)), "
             + "leases: \(leasesGranted) (contended \(leaseContentions)), loads: \(loads), breakerOpenings: \(breakerOpenings))"
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 final class _Counters: Sendable {
     enum Event: Int, CaseIterable {
         case hit, miss, staleMiss, rejected, skippedCircuitOpen, redisFailure, write, writeRefused
-        case leaseGranted, leaseContention, load, breakerOpening
+        case leaseGranted, leaseContention, load, breakerOpening, poolTimeout
 
         var label: String {
             switch self {
@@ -21,6 +21,7 @@ final class _Counters: Sendable {
             case .leaseContention: "strata_l2_lease_contentions"
             case .load: "strata_l2_loads"
             case .breakerOpening: "strata_l2_breaker_openings"
+            case .poolTimeout: "strata_l2_pool_timeouts"
             }
         }
     }
@@ -67,6 +68,7 @@ final class _Counters: Sendable {
         statistics.leaseContentions = get(.leaseContention)
         statistics.loads = get(.load)
         statistics.breakerOpenings = get(.breakerOpening)
+        statistics.poolTimeouts = get(.poolTimeout)
         return statistics
     }
 }

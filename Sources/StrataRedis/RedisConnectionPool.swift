@@ -4,12 +4,14 @@ import Synchronization
 /// A small pool of ``RedisConnection``s to one server.
 ///
 /// Connections are opened lazily, up to `maximumConnections`. A lease waits (FIFO) while
-/// all connections are leased. A connection that is closed when it comes back (transport
-/// error, timeout) is discarded; the next lease opens a fresh one, so a server restart
-/// heals by itself.
+/// all connections are leased, for at most `connectionWaitTimeout` (then it throws
+/// ``RedisError`` `.poolTimeout`); a cancelled waiter leaves the queue at once. A
+/// connection that is closed when it comes back (transport error, timeout) is discarded;
+/// the next lease opens a fresh one, so a server restart heals by itself.
 ///
 /// ```swift
-/// let pool = RedisConnectionPool(configuration: try RedisConfiguration(url: "redis://127.0.0.1:6379"))
+/// let pool = RedisConnectionPool(configuration: try RedisConfiguration(url: "redis://127.0.0.1:6379"),
+///                                maximumConnections: 8, connectionWaitTimeout: .milliseconds(250))
 /// let value = try await pool.send("GET", "authz:user:42").bytes
 /// let count = try await pool.withConnection { connection in
 ///     try await connection.send("MULTI")
@@ -31,6 +33,9 @@ public final class RedisConnectionPool: Sendable {
     private struct Waiter {
         var id: UInt64
         var continuation: CheckedContinuation<Lease, any Error>
+        /// Fails the waiter with `.poolTimeout` when `connectionWaitTimeout` passes.
+        var timer: Task<Void, Never>?
+        var since: ContinuousClock.Instant
     }
 
     private struct State {
@@ -46,18 +51,29 @@ public final class RedisConnectionPool: Sendable {
     public let configuration: RedisConfiguration
     /// Upper bound on open connections.
     public let maximumConnections: Int
+    /// Longest a lease waits for a connection while all are in use (`nil`: no limit).
+    /// Opening a new connection is bounded separately, by the configuration's
+    /// `connectTimeout`.
+    public let connectionWaitTimeout: Duration?
     private let logger: Logger
     private let state = Mutex(State())
 
     /// Creates the pool; no connection is opened until the first lease.
+    ///
+    /// - Parameter connectionWaitTimeout: longest a lease waits while all
+    ///   `maximumConnections` are in use before throwing `.poolTimeout`; `nil` waits
+    ///   until a connection comes back or the task is cancelled.
     public init(
         configuration: RedisConfiguration,
         maximumConnections: Int = 4,
+        connectionWaitTimeout: Duration? = nil,
         logger: Logger = Logger(label: "strata.redis.pool")
     ) {
         precondition(maximumConnections >= 1, "a pool needs at least one connection")
+        precondition(connectionWaitTimeout.map { $0 > .zero } ?? true, "connectionWaitTimeout must be positive (or nil)")
         self.configuration = configuration
         self.maximumConnections = maximumConnections
+        self.connectionWaitTimeout = connectionWaitTimeout
         self.logger = logger
     }
 
@@ -72,7 +88,8 @@ public final class RedisConnectionPool: Sendable {
     /// Leases a connection for the duration of `body` and returns it afterwards.
     ///
     /// - Throws: what `body` throws; ``RedisError`` `.connectionFailed` when a new
-    ///   connection cannot be opened, `.poolClosed` after ``close()``; `CancellationError`
+    ///   connection cannot be opened, `.poolClosed` after ``close()``, `.poolTimeout` when
+    ///   no connection became free within ``connectionWaitTimeout``; `CancellationError`
     ///   when the task is cancelled while waiting for a connection.
     public func withConnection<T: Sendable>(
         isolation: isolated (any Actor)? = #isolation,
@@ -118,7 +135,10 @@ public final class RedisConnectionPool: Sendable {
             state.waiters = []
             return taken
         }
-        for waiter in waiters { waiter.continuation.resume(throwing: Self.poolClosedError) }
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(throwing: Self.poolClosedError)
+        }
         for connection in idle { await connection.close() }
     }
 
@@ -127,6 +147,9 @@ public final class RedisConnectionPool: Sendable {
 
     /// Idle connections, for metrics and tests.
     public var idleConnections: Int { state.withLock { $0.idle.count } }
+
+    /// Leases waiting for a connection, for metrics and tests.
+    public var waitingLeases: Int { state.withLock { $0.waiters.count } }
 
     // MARK: Internals
 
@@ -196,7 +219,15 @@ public final class RedisConnectionPool: Sendable {
                         continuation.resume(returning: .create)
                         return nil
                     }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    var waiter = Waiter(id: id, continuation: continuation, timer: nil, since: .now)
+                    if let timeout = connectionWaitTimeout {
+                        // Started under the lock: it can only look for the waiter once it is queued.
+                        waiter.timer = Task { [weak self] in
+                            do { try await Task.sleep(for: timeout) } catch { return }
+                            self?.expire(id)
+                        }
+                    }
+                    state.waiters.append(waiter)
                     return nil
                 }
                 if let rejection { continuation.resume(throwing: rejection) }
@@ -206,8 +237,33 @@ public final class RedisConnectionPool: Sendable {
                 guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                 return state.waiters.remove(at: index)
             }
+            waiter?.timer?.cancel()
             waiter?.continuation.resume(throwing: CancellationError())
         }
+    }
+
+    /// `50.0 ms`.
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let tenths = seconds * 10_000 + attoseconds / 100_000_000_000_000
+        return "\(tenths / 10).\(tenths % 10) ms"
+    }
+
+    /// The waiter's timeout passed while it was still queued: fail it with `.poolTimeout`.
+    private func expire(_ id: UInt64) {
+        let expired = state.withLock { state -> (Waiter, Int, Int)? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            let waiter = state.waiters.remove(at: index)
+            return (waiter, state.total, state.waiters.count)
+        }
+        guard let (waiter, total, stillWaiting) = expired else { return }
+        let waited = ContinuousClock.now - waiter.since
+        let error = RedisError(code: .poolTimeout, message: "no connection to \(configuration.endpoint) became free within "
+            + "\(Self.milliseconds(connectionWaitTimeout ?? waited)) (waited \(Self.milliseconds(waited))): all \(total) connections (maximumConnections \(maximumConnections)) "
+            + "stayed in use and \(stillWaiting) other lease(s) are waiting. Raise maximumConnections or the wait timeout, "
+            + "or find what holds connections (slow commands, slow work inside withConnection)")
+        logger.debug("redis pool wait timed out", metadata: ["waited": "\(waited)", "connections": "\(total)"])
+        waiter.continuation.resume(throwing: error)
     }
 
     private func release(_ connection: RedisConnection) {
@@ -233,6 +289,7 @@ public final class RedisConnectionPool: Sendable {
         }
         switch outcome {
         case .handedOver(let waiter, let lease):
+            waiter.timer?.cancel()
             waiter.continuation.resume(returning: lease)
         case .kept:
             break
@@ -251,6 +308,7 @@ public final class RedisConnectionPool: Sendable {
             state.total -= 1
             return nil
         }
+        waiter?.timer?.cancel()
         waiter?.continuation.resume(returning: .create)
     }
 }

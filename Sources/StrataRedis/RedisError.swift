@@ -26,6 +26,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Hashable {
             case invalidConfiguration
             case invalidArgument
             case poolClosed
+            case poolTimeout
         }
 
         private let base: Base
@@ -49,6 +50,9 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Hashable {
         public static let invalidArgument = Code(.invalidArgument)
         /// The ``RedisConnectionPool`` was closed.
         public static let poolClosed = Code(.poolClosed)
+        /// No connection of the ``RedisConnectionPool`` became free within its
+        /// ``RedisConnectionPool/connectionWaitTimeout``: every connection stayed in use.
+        public static let poolTimeout = Code(.poolTimeout)
 
         public var description: String { base.rawValue }
     }

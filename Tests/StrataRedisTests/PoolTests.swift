@@ -67,48 +67,121 @@ struct PoolTests {
 
     @Test func closedPoolRejectsLeasesAndWakesWaiters() async throws {
         let pool = RedisConnectionPool(configuration: try TestEnvironment.configuration(), maximumConnections: 1)
-        let holding = Task {
-            try await pool.withConnection { connection in
-                try await connection.send("BLPOP", RedisArgument(TestEnvironment.uniqueKey()), "0.5")
-            }
-        }
-        try await waitUntilLeased(pool)
+        let gate = Gate()
+        let holding = Task { try await pool.withConnection { connection in
+            await gate.wait()
+            return try await connection.send("PING")
+        } }
+        try await waitUntil("the holder leased the only connection") { pool.openConnections == 1 && pool.idleConnections == 0 }
         let waiting = Task { try await pool.send("PING") }
-        try await Task.sleep(for: .milliseconds(50))
+        try await waitUntil("the second lease is queued") { pool.waitingLeases == 1 }
         await pool.close()
         let waiterError = await expectRedisError { _ = try await waiting.value }
         #expect(waiterError?.code == .poolClosed)
-        #expect(try await holding.value == .null, "the leased command finishes")
+        gate.open()
+        #expect(try await holding.value == .status("PONG"), "the leased command finishes")
         let after = await expectRedisError { try await pool.send("PING") }
         #expect(after?.code == .poolClosed)
         #expect(pool.openConnections == 0)
     }
 
     @Test func cancelledWaiterLeavesTheQueue() async throws {
-        let pool = RedisConnectionPool(configuration: try TestEnvironment.configuration(), maximumConnections: 1)
-        let holding = Task {
-            try await pool.withConnection { connection in
-                try await connection.send("BLPOP", RedisArgument(TestEnvironment.uniqueKey()), "0.5")
-            }
-        }
-        try await waitUntilLeased(pool)
+        let pool = RedisConnectionPool(configuration: try TestEnvironment.configuration(), maximumConnections: 1,
+                                       connectionWaitTimeout: .seconds(60))
+        let gate = Gate()
+        let holding = Task { try await pool.withConnection { _ in await gate.wait() } }
+        try await waitUntil("the holder leased the only connection") { pool.openConnections == 1 && pool.idleConnections == 0 }
         let waiting = Task { try await pool.send("PING") }
-        try await Task.sleep(for: .milliseconds(50))
+        let other = Task { try await pool.send("ECHO", "second") }
+        try await waitUntil("both leases are queued") { pool.waitingLeases == 2 }
         waiting.cancel()
         await #expect(throws: CancellationError.self) { try await waiting.value }
-        _ = try await holding.value
+        #expect(pool.waitingLeases == 1, "the cancelled waiter left the queue; the other one stays")
+        gate.open()
+        try await holding.value
+        #expect(try await other.value == .bulk(Array("second".utf8)), "the remaining waiter got the connection")
         #expect(try await pool.send("PING") == .status("PONG"))
+        #expect(pool.openConnections == 1)
+        await pool.close()
+    }
+
+    /// All connections stay leased: a lease gives up after `connectionWaitTimeout` with an
+    /// error saying how many connections, how long, and what to change.
+    @Test func waitTimesOutWithAClearError() async throws {
+        let pool = RedisConnectionPool(configuration: try TestEnvironment.configuration(), maximumConnections: 2,
+                                       connectionWaitTimeout: .milliseconds(50))
+        let gate = Gate()
+        let holders = (0..<2).map { _ in Task { try await pool.withConnection { _ in await gate.wait() } } }
+        try await waitUntil("both connections are leased") { pool.openConnections == 2 && pool.idleConnections == 0 }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await expectRedisError { try await pool.send("PING") }
+        let waited = clock.now - start
+        #expect(error?.code == .poolTimeout)
+        #expect(waited >= .milliseconds(50))
+        let message = error?.message ?? ""
+        #expect(message.contains("became free within 50.0 ms"), "\(message)")
+        #expect(message.contains("all 2 connections (maximumConnections 2) stayed in use"), "\(message)")
+        #expect(message.contains("Raise maximumConnections"), "\(message)")
+        #expect(pool.waitingLeases == 0)
+        // The pool still works once the connections come back.
+        gate.open()
+        for holder in holders { try await holder.value }
+        #expect(try await pool.send("PING") == .status("PONG"))
+        #expect(pool.openConnections == 2)
+        await pool.close()
+    }
+
+    /// A connection that comes back before the deadline goes to the waiter (and its timer
+    /// is stopped: it never fails the lease afterwards).
+    @Test func waiterServedBeforeItsDeadline() async throws {
+        let pool = RedisConnectionPool(configuration: try TestEnvironment.configuration(), maximumConnections: 1,
+                                       connectionWaitTimeout: .seconds(60))
+        let gate = Gate()
+        let holding = Task { try await pool.withConnection { _ in await gate.wait() } }
+        try await waitUntil("the holder leased the only connection") { pool.openConnections == 1 && pool.idleConnections == 0 }
+        let waiting = Task { try await pool.withConnection { connection in try await connection.send("ECHO", "served") } }
+        try await waitUntil("the lease is queued") { pool.waitingLeases == 1 }
+        gate.open()
+        try await holding.value
+        #expect(try await waiting.value == .bulk(Array("served".utf8)))
+        #expect(pool.waitingLeases == 0)
         await pool.close()
     }
 }
 
-/// Waits until the pool's only connection is open and leased.
-private func waitUntilLeased(_ pool: RedisConnectionPool) async throws {
-    for _ in 0..<500 {
-        if pool.openConnections == 1 && pool.idleConnections == 0 { return }
-        try await Task.sleep(for: .milliseconds(2))
+/// Polls `condition` (state, not time, decides the outcome); fails after 10 s.
+private func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw TestSetupError("timed out waiting until \(what)") }
+        try await Task.sleep(for: .milliseconds(1))
     }
-    throw TestSetupError("the holding task never leased the connection")
+}
+
+/// Suspends tasks until the test opens it.
+private final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
 }
 
 private final class Gauge: Sendable {
