@@ -40,7 +40,6 @@ extension TieredCache {
             pending.append(key)
         }
         guard !pending.isEmpty else { return result }
-        if _sampling { _sampleNext.store(true, ordering: .relaxed) }
         var waits: [(CacheKey, _Flight<Value>)] = []
         var leads: [(CacheKey, _Flight<Value>)] = []
         let now = _l1.now().nanoseconds

@@ -9,7 +9,6 @@ extension TieredCache {
         _ key: CacheKey, policy: CachePolicy, tags: [String],
         loader: @escaping @Sendable () async throws -> Value?
     ) async throws -> Value? {
-        if _sampling { _sampleNext.store(true, ordering: .relaxed) }
         let layers = _layers(policy)
         if layers.bypass {
             _counters.count(.failClosedBypass)

@@ -51,8 +51,7 @@ public final class TieredCache<Value: Codable & Sendable>: Sendable {
     let _flights = _FlightTable<Value>()
     /// Whether fail-closed kinds may be read from L1 now.
     @usableFromInline let _failClosedL1: Atomic<Bool>
-    /// Set by misses and reports: the next L1 hit is timed.
-    @usableFromInline let _sampleNext = Atomic<Bool>(true)
+    /// Whether one L1 hit in ``_L1Sampling/period`` (per thread) is timed.
     @usableFromInline let _sampling: Bool
     /// `nil` without an invalidation source.
     let _health: Mutex<InvalidationHealth?>
@@ -74,7 +73,9 @@ public final class TieredCache<Value: Codable & Sendable>: Sendable {
         self.hooks = hooks
         self.logger = configuration.logger
         var l1 = L1Configuration<String, Value?>(maximumCount: configuration.l1MaximumCount, defaultTTL: nil)
-        l1.maximumWeight = configuration.l1MaximumWeight
+        // Always a weight bound, so that weights are the default weigher's byte estimates
+        // (the memory figure of the performance samples), not unit weights.
+        l1.maximumWeight = configuration.l1MaximumWeight ?? (Int.max >> 8)
         l1.name = configuration.name
         l1.clock = configuration.clock
         l1.ttlJitter = configuration.l1TTLJitter
@@ -150,13 +151,12 @@ public final class TieredCache<Value: Codable & Sendable>: Sendable {
     /// The L1 lookup of the hit path; times it when a sample is due.
     @inlinable
     func _l1Lookup(_ key: String) -> Value?? {
-        if _sampling, _sampleNext.load(ordering: .relaxed) { return _sampledL1Lookup(key) }
+        if _sampling, _L1Sampling.due() { return _sampledL1Lookup(key) }
         return _l1.get(key)
     }
 
     @usableFromInline
     func _sampledL1Lookup(_ key: String) -> Value?? {
-        guard _sampleNext.exchange(false, ordering: .relaxed) else { return _l1.get(key) }
         let clock = L1SystemClock()
         let start = clock.now()
         let stored = _l1.get(key)
@@ -208,7 +208,6 @@ public final class TieredCache<Value: Codable & Sendable>: Sendable {
     public func recordMetrics() {
         _l1.recordMetrics()
         _counters.recordMetrics(l1: _l1.statistics, breaker: l2?.breakerState)
-        if _sampling { _sampleNext.store(true, ordering: .relaxed) }
     }
 
     // MARK: Layers of one request
@@ -246,7 +245,6 @@ public final class TieredCache<Value: Codable & Sendable>: Sendable {
 
 extension TieredCache: PerformanceSampling {
     public func takePerformanceSample() -> [String: LayerPerformance] {
-        if _sampling { _sampleNext.store(true, ordering: .relaxed) }
         return _counters.takeSample(l1: _l1.statistics)
     }
 }
