@@ -89,56 +89,47 @@ func runHitBench(_ options: Options) async throws -> [String] {
     let l2Tiered = try TieredCache<AccessRights>(configuration: l2TieredConfiguration, l2: l2)
     let l2Policy = CachePolicy(kind: "bench_l2", l1TTL: nil, l2TTL: .seconds(3600))
     let l2Keys = (0..<256).map { CacheKey("bench", "l2", $0) }
-    for key in l2Keys { try await l2Tiered.set(key, [.read, .write], policy: l2Policy) }
+    for key in l2Keys { try await l2Tiered.set(key, AccessRights([.read, .write]), policy: l2Policy) }
     let rawKeys = l2Keys.map { RedisArgument(l2.layout.valueKey($0.text)) }
     let connection = try await RedisConnection.connect(try RedisConfiguration(url: options.redisURL))
     let l2Operations = options.l2Operations
-    func timeRaw() async throws -> Double {
+    // The three paths interleaved operation by operation (rotating their order), each
+    // operation timed on its own: all three see the same machine at the same moments.
+    func l2Round(_ round: Int) async throws -> (raw: Double, library: Double, tiered: Double) {
+        var raw: [Int64] = [], library: [Int64] = [], tieredTimes: [Int64] = []
+        raw.reserveCapacity(l2Operations)
+        library.reserveCapacity(l2Operations)
+        tieredTimes.reserveCapacity(l2Operations)
         var sink = 0
-        let start = nowNanos()
         for index in 0..<l2Operations {
-            sink &+= try await connection.send(["GET", rawKeys[index & 255]]).bytes?.count ?? 0
-        }
-        let elapsed = nowNanos() - start
-        blackhole(sink)
-        return Double(elapsed) / Double(l2Operations)
-    }
-    func timeLibrary() async throws -> Double {
-        var sink = 0
-        let start = nowNanos()
-        for index in 0..<l2Operations {
-            if case .hit(let value, _) = try await l2.get(l2Keys[index & 255].text, as: AccessRights?.self) {
-                sink &+= Int(value?.rawValue ?? 0)
+            let slot = index & 255
+            for step in 0..<3 {
+                switch (index + round + step) % 3 {
+                case 0:
+                    let t0 = nowNanos()
+                    sink &+= try await connection.send(["GET", rawKeys[slot]]).bytes?.count ?? 0
+                    raw.append(nowNanos() - t0)
+                case 1:
+                    let t0 = nowNanos()
+                    if case .hit(let value, _) = try await l2.get(l2Keys[slot].text, as: AccessRights?.self) {
+                        sink &+= Int(value?.rawValue ?? 0)
+                    }
+                    library.append(nowNanos() - t0)
+                default:
+                    let t0 = nowNanos()
+                    sink &+= Int(try await l2Tiered.get(l2Keys[slot], policy: l2Policy) { AccessRights.all }.rawValue)
+                    tieredTimes.append(nowNanos() - t0)
+                }
             }
         }
-        let elapsed = nowNanos() - start
         blackhole(sink)
-        return Double(elapsed) / Double(l2Operations)
+        func p50(_ values: [Int64]) -> Double { median(values.map(Double.init)) }
+        return (p50(raw), p50(library), p50(tieredTimes))
     }
-    func timeL2Tiered() async throws -> Double {
-        var sink = 0
-        let start = nowNanos()
-        for index in 0..<l2Operations {
-            sink &+= Int(try await l2Tiered.get(l2Keys[index & 255], policy: l2Policy) { AccessRights.all }.rawValue)
-        }
-        let elapsed = nowNanos() - start
-        blackhole(sink)
-        return Double(elapsed) / Double(l2Operations)
-    }
-    _ = try await timeRaw()
-    _ = try await timeLibrary()
-    _ = try await timeL2Tiered()
+    _ = try await l2Round(0)
     var rawUs: [Double] = [], libraryUs: [Double] = [], l2TieredUs: [Double] = [], l2Ratios: [Double] = [], libraryRatios: [Double] = []
     for round in 0..<options.rounds {
-        var r = 0.0, l = 0.0, t = 0.0
-        switch round % 3 {
-        case 0:
-            r = try await timeRaw(); l = try await timeLibrary(); t = try await timeL2Tiered()
-        case 1:
-            t = try await timeL2Tiered(); r = try await timeRaw(); l = try await timeLibrary()
-        default:
-            l = try await timeLibrary(); t = try await timeL2Tiered(); r = try await timeRaw()
-        }
+        let (r, l, t) = try await l2Round(round)
         rawUs.append(r / 1000)
         libraryUs.append(l / 1000)
         l2TieredUs.append(t / 1000)
@@ -153,11 +144,11 @@ func runHitBench(_ options: Options) async throws -> [String] {
     say("| path | reference | median per op (path / reference) | ratio median | ratio min–max | budget |")
     say("|---|---|---|---|---|---|")
     say("| TieredCache L1 hit (`get`, String keys, 1,024 keys) | bare `L1Cache.get` | \(fmt(median(tieredNs), 1)) ns / \(fmt(median(bareNs), 1)) ns | \(fmt(median(l1Ratios)))× | \(fmt(l1Ratios.min()!))–\(fmt(l1Ratios.max()!))× | ≤ 1.5× |")
-    say("| TieredCache L2 hit (policy without L1) | raw `GET` of the same key, one connection | \(fmt(median(l2TieredUs), 1)) µs / \(fmt(median(rawUs), 1)) µs | \(fmt(median(l2Ratios)))× | \(fmt(l2Ratios.min()!))–\(fmt(l2Ratios.max()!))× | ≤ 1.1× |")
-    say("| `L2Cache.get` (library floor of the L2 hit) | raw `GET` | \(fmt(median(libraryUs), 1)) µs / \(fmt(median(rawUs), 1)) µs | \(fmt(median(libraryRatios)))× | \(fmt(libraryRatios.min()!))–\(fmt(libraryRatios.max()!))× | — |")
+    say("| TieredCache L2 hit (policy without L1), p50 per round | raw `GET` of the same key, one connection | \(fmt(median(l2TieredUs), 1)) µs / \(fmt(median(rawUs), 1)) µs | \(fmt(median(l2Ratios)))× | \(fmt(l2Ratios.min()!))–\(fmt(l2Ratios.max()!))× | ≤ 1.1× |")
+    say("| `L2Cache.get` (library floor of the L2 hit), p50 per round | raw `GET` | \(fmt(median(libraryUs), 1)) µs / \(fmt(median(rawUs), 1)) µs | \(fmt(median(libraryRatios)))× | \(fmt(libraryRatios.min()!))–\(fmt(libraryRatios.max()!))× | — |")
     say("")
     say("per round, L1 (ns, tiered/bare): " + zip(tieredNs, bareNs).map { "\(fmt($0, 1))/\(fmt($1, 1))" }.joined(separator: " · "))
-    say("per round, L2 (µs, tiered/library/raw): " + (0..<options.rounds).map { "\(fmt(l2TieredUs[$0], 1))/\(fmt(libraryUs[$0], 1))/\(fmt(rawUs[$0], 1))" }.joined(separator: " · "))
+    say("per round, L2 p50 (µs, tiered/library/raw, interleaved per operation): " + (0..<options.rounds).map { "\(fmt(l2TieredUs[$0], 1))/\(fmt(libraryUs[$0], 1))/\(fmt(rawUs[$0], 1))" }.joined(separator: " · "))
     say("")
     say("load average after: \(loadAverage())")
     say("")
