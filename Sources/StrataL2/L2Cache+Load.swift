@@ -41,7 +41,7 @@ extension L2Cache {
             do {
                 value = try await loader()
             } catch {
-                _ = await guarded([_Scripts.releaseLease.command(keys: [RedisArgument(plan.leaseKey)], arguments: [RedisArgument(token)])])
+                _ = await guarded([_Scripts.releaseLease.command(keys: [plan.leaseArgument], arguments: [RedisArgument(token)])])
                 throw error
             }
             if let hook = hooks.beforeWriteBack { await hook(key) }
@@ -49,7 +49,7 @@ extension L2Cache {
             do {
                 outcome = try await set(key, value: value, ttl: ttl, after: miss)
             } catch {
-                _ = await guarded([_Scripts.releaseLease.command(keys: [RedisArgument(plan.leaseKey)], arguments: [RedisArgument(token)])])
+                _ = await guarded([_Scripts.releaseLease.command(keys: [plan.leaseArgument], arguments: [RedisArgument(token)])])
                 throw error
             }
             return L2Loaded(value: value, source: .loaded(write: outcome))
@@ -76,7 +76,7 @@ extension L2Cache {
         var force = false
         while true {
             let command = _Scripts.leaseRead.command(
-                keys: [RedisArgument(plan.valueKey), RedisArgument(plan.leaseKey)] + plan.generationKeys.map { RedisArgument($0) },
+                keys: [plan.valueArgument, plan.leaseArgument] + plan.generationArguments,
                 arguments: [RedisArgument(token), RedisArgument(Self.milliseconds(configuration.leaseTTL)), force ? "1" : "0"])
             let reply: RESPValue
             switch await guarded([command]) {

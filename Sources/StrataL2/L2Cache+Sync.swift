@@ -7,57 +7,80 @@ extension L2Cache {
     /// ``get(_:as:)``; a rejected value is deleted on the same connection.
     public func getSync<T: Decodable & Sendable>(_ key: String, as type: T.Type = T.self, on connection: RedisConnection) throws(L2Error) -> L2Lookup<T> {
         let plan = try plan(key)
-        guard permit() else { return .skipped(.circuitOpen) }
-        let replies: [RESPValue]
-        do {
-            replies = try connection.pipelineSync(readCommands(plan))
-            record(success: true)
-        } catch {
-            record(success: false)
-            counters.count(.redisFailure)
-            return .skipped(.redisFailure("\(error)"))
+        switch guardedSync(readCommands(plan), on: connection) {
+        case .failure(let reason):
+            return .skipped(reason)
+        case .success(let replies):
+            let current = Self.generations(from: replies[1], count: plan.generationKeys.count)
+            var rejected = false
+            let lookup: L2Lookup<T> = interpret(replies[0], current: current, plan: plan, rejected: &rejected)
+            if rejected, let bytes = rejectedBytes(replies[0]) { deleteRejectedSync([(plan, bytes)], on: connection) }
+            return lookup
         }
-        let current = Self.generations(from: replies[1], count: plan.generationKeys.count)
-        var rejected = false
-        let lookup: L2Lookup<T> = interpret(replies[0], current: current, plan: plan, rejected: &rejected)
-        if rejected, let bytes = rejectedBytes(replies[0]) {
-            let command: [RedisArgument] = bytes.isEmpty
-                ? ["UNLINK", RedisArgument(plan.valueKey)]
-                : _Scripts.deleteIfEqual.command(keys: [RedisArgument(plan.valueKey)], arguments: [RedisArgument(bytes)])
-            if case .error(let error)? = try? connection.pipelineSync([command]).first, error.prefix == "NOSCRIPT" {
-                _ = try? connection.pipelineSync([Self.evalFallback(command)])
-            }
+    }
+
+    /// Blocking ``getMany(_:as:)`` on `connection`; see ``getSync(_:as:on:)``.
+    public func getManySync<T: Decodable & Sendable>(_ keys: [String], as type: T.Type = T.self, on connection: RedisConnection) throws(L2Error) -> [L2Lookup<T>] {
+        guard !keys.isEmpty else { return [] }
+        let batch = try readBatch(keys)
+        switch guardedSync(batch.commands, on: connection) {
+        case .failure(let reason):
+            return batch.plans.map { _ in .skipped(reason) }
+        case .success(let replies):
+            var rejected: [(_KeyPlan, [UInt8])] = []
+            let results: [L2Lookup<T>] = interpret(batch, replies, rejected: &rejected)
+            if !rejected.isEmpty { deleteRejectedSync(rejected, on: connection) }
+            return results
         }
-        return lookup
     }
 
     /// Blocking ``set(_:value:ttl:)`` on `connection`; see ``getSync(_:as:on:)``.
     @discardableResult
     public func setSync<T: Encodable & Sendable>(_ key: String, value: T, ttl: Duration, on connection: RedisConnection) throws(L2Error) -> L2WriteOutcome {
-        let plan = try plan(key)
-        let payload = try encodePayload(value, key: key)
-        var generations = knownGenerations(plan)
-        for _ in 0..<3 {
-            let envelope = try makeEnvelope(payload, generations: generations, plan: plan)
-            let command = fencedSetCommand(plan, envelope: envelope, ttl: ttl, generations: generations)
-            guard permit() else { return .skipped(.circuitOpen) }
-            var reply: RESPValue
-            do {
-                reply = try connection.pipelineSync([command])[0]
-                if case .error(let error) = reply, error.prefix == "NOSCRIPT" {
-                    reply = try connection.pipelineSync([Self.evalFallback(command)])[0]
-                }
-                record(success: true)
-            } catch {
-                record(success: false)
-                counters.count(.redisFailure)
-                return .skipped(.redisFailure("\(error)"))
+        try setManySync([(key, value)], ttl: ttl, on: connection)[0]
+    }
+
+    /// Blocking ``setMany(_:ttl:)`` on `connection`; see ``getSync(_:as:on:)``.
+    @discardableResult
+    public func setManySync<T: Encodable & Sendable>(_ entries: [(key: String, value: T)], ttl: Duration, on connection: RedisConnection) throws(L2Error) -> [L2WriteOutcome] {
+        guard !entries.isEmpty else { return [] }
+        var batch = try writeBatch(entries)
+        while !batch.isDone {
+            let commands = try writeCommands(&batch, ttl: ttl)
+            switch guardedSync(commands, on: connection) {
+            case .failure(let reason): fail(&batch, reason)
+            case .success(let replies): apply(&batch, replies)
             }
-            guard let current = reply.array else { return writeOutcome(reply) }
-            generations = current.map { Self.parseGeneration($0) ?? -1 }
-            remember(plan, generations)
         }
-        counters.count(.writeRefused)
-        return .refusedGenerationChanged
+        return batch.results
+    }
+
+    /// One pipeline on `connection` through the breaker, retrying EVALSHA that hit
+    /// NOSCRIPT as EVAL.
+    func guardedSync(_ commands: [[RedisArgument]], on connection: RedisConnection) -> _Replies {
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
+            var replies = try connection.pipelineSync(commands)
+            let retry = Self.noScriptIndices(commands, replies)
+            if !retry.isEmpty {
+                let again = try connection.pipelineSync(retry.map { Self.evalFallback(commands[$0]) })
+                for (position, index) in retry.enumerated() { replies[index] = again[position] }
+            }
+            record(success: true)
+            return .success(replies)
+        } catch {
+            record(success: false)
+            counters.count(.redisFailure)
+            logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
+            return .failure(.redisFailure("\(error)"))
+        }
+    }
+
+    func deleteRejectedSync(_ entries: [(_KeyPlan, [UInt8])], on connection: RedisConnection) {
+        let commands: [[RedisArgument]] = entries.map { plan, bytes in
+            if bytes.isEmpty { return ["UNLINK", plan.valueArgument] }
+            return _Scripts.deleteIfEqual.command(keys: [plan.valueArgument], arguments: [RedisArgument(bytes)])
+        }
+        _ = guardedSync(commands, on: connection)
     }
 }

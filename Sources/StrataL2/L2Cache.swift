@@ -45,9 +45,9 @@ public final class L2Cache: Sendable {
     let logger: Logger
     private let breaker: Mutex<CircuitBreaker>
     private let origin = ContinuousClock.now
-    /// Generation key → last generation seen, so a plain `set` usually needs one round trip.
-    private let generationCache = Mutex<[String: Int64]>([:])
-    private static let generationCacheLimit = 10_000
+    /// Plans of recent keys and the generations last seen, so a lookup builds nothing and a
+    /// plain `set` usually needs one round trip.
+    let memo = _KeyMemo()
 
     public init(configuration: L2Configuration, hooks: L2Hooks = L2Hooks()) throws(L2Error) {
         guard configuration.maximumConnections >= 1 else {
@@ -113,35 +113,13 @@ public final class L2Cache: Sendable {
     /// of their covering generations). Results are in the order of `keys`.
     public func getMany<T: Decodable & Sendable>(_ keys: [String], as type: T.Type = T.self) async throws(L2Error) -> [L2Lookup<T>] {
         guard !keys.isEmpty else { return [] }
-        let plans = try keys.map { key throws(L2Error) in try plan(key) }
-        var generationIndex: [String: Int] = [:]
-        var generationKeys: [RedisArgument] = ["MGET"]
-        for plan in plans {
-            for key in plan.generationKeys where generationIndex[key] == nil {
-                generationIndex[key] = generationKeys.count - 1
-                generationKeys.append(RedisArgument(key))
-            }
-        }
-        let values: [RedisArgument] = ["MGET"] + plans.map { RedisArgument($0.valueKey) }
-        switch await guarded([values, generationKeys]) {
+        let batch = try readBatch(keys)
+        switch await guarded(batch.commands) {
         case .failure(let reason):
-            return plans.map { _ in .skipped(reason) }
+            return batch.plans.map { _ in .skipped(reason) }
         case .success(let replies):
-            guard let valueReplies = replies[0].array, valueReplies.count == plans.count,
-                  let generationReplies = replies[1].array else {
-                return plans.map { _ in .skipped(.redisFailure("unexpected MGET reply")) }
-            }
-            let allGenerations = generationReplies.map(Self.parseGeneration)
-            var results: [L2Lookup<T>] = []
-            results.reserveCapacity(plans.count)
             var rejected: [(_KeyPlan, [UInt8])] = []
-            for (index, plan) in plans.enumerated() {
-                let current = plan.generationKeys.map { allGenerations[generationIndex[$0]!] }
-                var isRejected = false
-                let lookup: L2Lookup<T> = interpret(valueReplies[index], current: current, plan: plan, rejected: &isRejected)
-                if isRejected, let bytes = rejectedBytes(valueReplies[index]) { rejected.append((plan, bytes)) }
-                results.append(lookup)
-            }
+            let results: [L2Lookup<T>] = interpret(batch, replies, rejected: &rejected)
             if !rejected.isEmpty { await deleteRejected(rejected) }
             return results
         }
@@ -190,49 +168,15 @@ public final class L2Cache: Sendable {
     @discardableResult
     public func setMany<T: Encodable & Sendable>(_ entries: [(key: String, value: T)], ttl: Duration) async throws(L2Error) -> [L2WriteOutcome] {
         guard !entries.isEmpty else { return [] }
-        var plans: [_KeyPlan] = []
-        var payloads: [[UInt8]] = []
-        var generations: [[Int64]] = []
-        for entry in entries {
-            let plan = try plan(entry.key)
-            plans.append(plan)
-            payloads.append(try encodePayload(entry.value, key: entry.key))
-            generations.append(knownGenerations(plan))
-        }
-        var outcomes = [L2WriteOutcome?](repeating: nil, count: entries.count)
-        var pending = Array(plans.indices)
-        for attempt in 0..<3 {
-            var commands: [[RedisArgument]] = []
-            for index in pending {
-                let envelope = try makeEnvelope(payloads[index], generations: generations[index], plan: plans[index])
-                commands.append(fencedSetCommand(plans[index], envelope: envelope, ttl: ttl, generations: generations[index]))
-            }
-            let replies: [RESPValue]
+        var batch = try writeBatch(entries)
+        while !batch.isDone {
+            let commands = try writeCommands(&batch, ttl: ttl)
             switch await guarded(commands) {
-            case .failure(let reason):
-                for index in pending { outcomes[index] = .skipped(reason) }
-                return outcomes.map { $0! }
-            case .success(let result):
-                replies = result
+            case .failure(let reason): fail(&batch, reason)
+            case .success(let replies): apply(&batch, replies)
             }
-            var next: [Int] = []
-            for (position, index) in pending.enumerated() {
-                let reply = replies[position]
-                if let current = reply.array {
-                    let fresh = current.map { Self.parseGeneration($0) ?? -1 }
-                    remember(plans[index], fresh)
-                    if attempt < 2 { generations[index] = fresh; next.append(index) } else {
-                        outcomes[index] = .refusedGenerationChanged
-                        counters.count(.writeRefused)
-                    }
-                } else {
-                    outcomes[index] = writeOutcome(reply)
-                }
-            }
-            pending = next
-            if pending.isEmpty { break }
         }
-        return outcomes.map { $0 ?? .refusedGenerationChanged }
+        return batch.results
     }
 
     // MARK: Invalidation
@@ -242,7 +186,7 @@ public final class L2Cache: Sendable {
     /// invalidation must not be skipped silently.
     public func invalidate(key: String) async throws {
         let plan = try plan(key)
-        _ = try await pool.send(["UNLINK", RedisArgument(plan.valueKey), RedisArgument(plan.leaseKey)])
+        _ = try await pool.send(["UNLINK", plan.valueArgument, plan.leaseArgument])
     }
 
     /// Invalidates every key under `prefix` (`authz:team:7:*`, or `*` for everything)
@@ -254,48 +198,34 @@ public final class L2Cache: Sendable {
         }
         let generationKey = layout.generationKey(prefix)
         let reply = try await pool.send(["INCR", RedisArgument(generationKey)])
-        if let value = reply.int { rememberGeneration(generationKey, value) }
+        if let value = reply.int { memo.remember(generationKey: generationKey, value) }
     }
 
     // MARK: Internals
 
-    /// The Redis keys of one logical key.
-    struct _KeyPlan: Sendable {
-        let key: String
-        let valueKey: String
-        let leaseKey: String
-        let generationKeys: [String]
-    }
-
     func plan(_ key: String) throws(L2Error) -> _KeyPlan {
-        if let reason = LogicalKey.validate(key) { throw L2Error(code: .invalidKey, message: reason) }
-        guard !LogicalKey.isPrefix(key) else {
-            throw L2Error(code: .invalidKey, message: "'\(key)' is a prefix; values are stored under keys (use invalidate(prefix:) for prefixes)")
-        }
-        let prefixes = LogicalKey.coveringPrefixes(of: key)
-        guard prefixes.count <= 255 else {
-            throw L2Error(code: .invalidKey, message: "the key '\(key.prefix(64))…' has more than 255 segments")
-        }
-        return _KeyPlan(key: key, valueKey: layout.valueKey(key), leaseKey: layout.leaseKey(key),
-                        generationKeys: prefixes.map(layout.generationKey))
+        try memo.plan(key, layout: layout)
     }
 
     func readCommands(_ plan: _KeyPlan) -> [[RedisArgument]] {
-        var mget: [RedisArgument] = ["MGET"]
-        mget.reserveCapacity(1 + plan.generationKeys.count)
-        for key in plan.generationKeys { mget.append(RedisArgument(key)) }
-        return [["GET", RedisArgument(plan.valueKey)], mget]
+        var mget: [RedisArgument] = [Self.mget]
+        mget.reserveCapacity(1 + plan.generationArguments.count)
+        mget.append(contentsOf: plan.generationArguments)
+        return [[Self.get, plan.valueArgument], mget]
     }
+
+    static let get = RedisArgument("GET")
+    static let mget = RedisArgument("MGET")
 
     func fencedSetCommand(_ plan: _KeyPlan, envelope: [UInt8], ttl: Duration, generations: [Int64]) -> [RedisArgument] {
         _Scripts.fencedSet.command(
-            keys: [RedisArgument(plan.valueKey), RedisArgument(plan.leaseKey)] + plan.generationKeys.map { RedisArgument($0) },
+            keys: [plan.valueArgument, plan.leaseArgument] + plan.generationArguments,
             arguments: [RedisArgument(envelope), RedisArgument(Self.milliseconds(ttl))] + generations.map { RedisArgument($0) })
     }
 
     func writeBackCommand(_ plan: _KeyPlan, token: String, envelope: [UInt8], ttl: Duration, generations: [Int64]) -> [RedisArgument] {
         _Scripts.writeBack.command(
-            keys: [RedisArgument(plan.valueKey), RedisArgument(plan.leaseKey)] + plan.generationKeys.map { RedisArgument($0) },
+            keys: [plan.valueArgument, plan.leaseArgument] + plan.generationArguments,
             arguments: [RedisArgument(token), RedisArgument(envelope), RedisArgument(Self.milliseconds(ttl))]
                 + generations.map { RedisArgument($0) })
     }
@@ -347,22 +277,31 @@ public final class L2Cache: Sendable {
 
     /// As above; `rejected` tells whether the value was rejected (and should be deleted).
     func interpret<T: Decodable & Sendable>(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan, rejected: inout Bool) -> L2Lookup<T> {
+        var seen: [(_KeyPlan, [Int64])] = []
+        let lookup: L2Lookup<T> = interpret(reply, current: current, plan: plan, rejected: &rejected, seen: &seen)
+        memo.remember(seen)
+        return lookup
+    }
+
+    /// As above; the generations read are appended to `seen` for the caller to record.
+    func interpret<T: Decodable & Sendable>(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan, rejected: inout Bool,
+                                            seen: inout [(_KeyPlan, [Int64])]) -> L2Lookup<T> {
         let generations = current.map { $0 ?? -1 }
         func miss() -> L2Lookup<T> {
             counters.count(.miss)
             return .miss(L2Miss(key: plan.key, generations: generations, lease: nil, leaseHeldElsewhere: false))
         }
-        switch decode(reply, current: current, plan: plan, as: T.self) {
+        switch decode(reply, current: current, plan: plan, as: T.self, generations: generations) {
         case .valid(let value, let info):
             counters.count(.hit)
-            remember(plan, generations)
+            seen.append((plan, generations))
             return .hit(value, info)
         case .absent:
-            remember(plan, generations)
+            seen.append((plan, generations))
             return miss()
         case .stale:
             counters.count(.staleMiss)
-            remember(plan, generations)
+            seen.append((plan, generations))
             return miss()
         case .rejected(let reason):
             rejected = true
@@ -379,7 +318,7 @@ public final class L2Cache: Sendable {
         case rejected(_Envelope.Rejection)
     }
 
-    func decode<T: Decodable>(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan, as type: T.Type) -> _Decoded<T> {
+    func decode<T: Decodable>(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan, as type: T.Type, generations: [Int64]) -> _Decoded<T> {
         let bytes: [UInt8]
         switch reply {
         case .null: return .absent
@@ -402,8 +341,8 @@ public final class L2Cache: Sendable {
             guard let decoder = Self.decoder(for: header.codec, configured: codec) else { throw .codecMismatch }
             let value: T
             do { value = try decoder.decode(T.self, from: payload) } catch { throw .undecodable }
-            let stamped = (0..<header.generationCount).map { header.generation($0, in: bytes) }
-            return .valid(value, L2EntryInfo(writtenAtMilliseconds: header.writtenAtMilliseconds, generations: stamped))
+            // The stamped generations equal the current ones (checked above).
+            return .valid(value, L2EntryInfo(writtenAtMilliseconds: header.writtenAtMilliseconds, generations: generations))
         } catch {
             return .rejected(error)
         }
@@ -433,8 +372,8 @@ public final class L2Cache: Sendable {
     /// Deletes rejected values (only if they still hold the rejected bytes).
     func deleteRejected(_ entries: [(_KeyPlan, [UInt8])]) async {
         let commands: [[RedisArgument]] = entries.compactMap { plan, bytes in
-            if bytes.isEmpty { return ["UNLINK", RedisArgument(plan.valueKey)] }
-            return _Scripts.deleteIfEqual.command(keys: [RedisArgument(plan.valueKey)], arguments: [RedisArgument(bytes)])
+            if bytes.isEmpty { return ["UNLINK", plan.valueArgument] }
+            return _Scripts.deleteIfEqual.command(keys: [plan.valueArgument], arguments: [RedisArgument(bytes)])
         }
         _ = await guarded(commands)
     }
@@ -468,23 +407,187 @@ public final class L2Cache: Sendable {
         return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
+    // MARK: Batches
+
+    /// A batch lookup: its plans, its two commands, and where each plan's generations are
+    /// in the second reply.
+    struct _ReadBatch {
+        let plans: [_KeyPlan]
+        let commands: [[RedisArgument]]
+        let generationPositions: [[Int]]
+    }
+
+    func readBatch(_ keys: [String]) throws(L2Error) -> _ReadBatch {
+        var plans: [_KeyPlan] = []
+        plans.reserveCapacity(keys.count)
+        var values: [RedisArgument] = [Self.mget]
+        values.reserveCapacity(keys.count + 1)
+        // The union of the generation keys, deduplicated by memo slot (keys of one epoch).
+        var generationIndex: [Int: Int] = [:]
+        var generationKeys: [RedisArgument] = [Self.mget]
+        var positions: [[Int]] = []
+        positions.reserveCapacity(keys.count)
+        for plan in try memo.plans(keys, layout: layout) {
+            plans.append(plan)
+            values.append(plan.valueArgument)
+            var own: [Int] = []
+            own.reserveCapacity(plan.generationArguments.count)
+            for (index, argument) in plan.generationArguments.enumerated() {
+                let identity = index < plan.slots.count ? plan.epoch << 32 | plan.slots[index] : -1
+                if identity >= 0, let position = generationIndex[identity] {
+                    own.append(position)
+                } else {
+                    if identity >= 0 { generationIndex[identity] = generationKeys.count - 1 }
+                    own.append(generationKeys.count - 1)
+                    generationKeys.append(argument)
+                }
+            }
+            positions.append(own)
+        }
+        return _ReadBatch(plans: plans, commands: [values, generationKeys], generationPositions: positions)
+    }
+
+    /// The lookups of a batch from its replies; rejected values are appended to `rejected`.
+    func interpret<T: Decodable & Sendable>(_ batch: _ReadBatch, _ replies: [RESPValue], rejected: inout [(_KeyPlan, [UInt8])]) -> [L2Lookup<T>] {
+        guard replies.count == 2, let valueReplies = replies[0].array, valueReplies.count == batch.plans.count,
+              let generationReplies = replies[1].array else {
+            counters.count(.redisFailure)
+            return batch.plans.map { _ in .skipped(.redisFailure("unexpected MGET reply")) }
+        }
+        let allGenerations = generationReplies.map(Self.parseGeneration)
+        var results: [L2Lookup<T>] = []
+        results.reserveCapacity(batch.plans.count)
+        var seen: [(_KeyPlan, [Int64])] = []
+        seen.reserveCapacity(batch.plans.count)
+        for (index, plan) in batch.plans.enumerated() {
+            let current = batch.generationPositions[index].map { $0 < allGenerations.count ? allGenerations[$0] : nil }
+            var isRejected = false
+            let lookup: L2Lookup<T> = interpret(valueReplies[index], current: current, plan: plan, rejected: &isRejected, seen: &seen)
+            if isRejected, let bytes = rejectedBytes(valueReplies[index]) { rejected.append((plan, bytes)) }
+            results.append(lookup)
+        }
+        memo.remember(seen)
+        return results
+    }
+
+    /// A batch write in progress (docs/l2.md, "Writes and generations"): one pipeline of
+    /// `DEL` of the pending entries' leases, a `SET … PX` per entry stamped with the
+    /// generations this instance knows, and an `MGET` of their generation keys read after
+    /// the `SET`s. An entry whose stamped generations equal the ones read is stored; the
+    /// others were written stale-stamped (a reader treats them as misses) and are written
+    /// again with the generations read, up to 3 attempts in all.
+    struct _WriteBatch {
+        var plans: [_KeyPlan] = []
+        var payloads: [[UInt8]] = []
+        var generations: [[Int64]] = []
+        var outcomes: [L2WriteOutcome?] = []
+        var pending: [Int] = []
+        var attempt = 0
+        /// Where each pending entry's generations are in the last `MGET` reply.
+        var positions: [[Int]] = []
+
+        var isDone: Bool { pending.isEmpty }
+        var results: [L2WriteOutcome] { outcomes.map { $0 ?? .refusedGenerationChanged } }
+    }
+
+    func writeBatch<T: Encodable>(_ entries: [(key: String, value: T)]) throws(L2Error) -> _WriteBatch {
+        var batch = _WriteBatch()
+        batch.plans.reserveCapacity(entries.count)
+        batch.payloads.reserveCapacity(entries.count)
+        batch.generations.reserveCapacity(entries.count)
+        batch.plans = try memo.plans(entries.map(\.key), layout: layout)
+        for entry in entries { batch.payloads.append(try encodePayload(entry.value, key: entry.key)) }
+        batch.generations = memo.knownGenerations(batch.plans)
+        batch.outcomes = Array(repeating: nil, count: entries.count)
+        batch.pending = Array(batch.plans.indices)
+        return batch
+    }
+
+    static let del = RedisArgument("DEL")
+    static let set = RedisArgument("SET")
+    static let px = RedisArgument("PX")
+
+    func writeCommands(_ batch: inout _WriteBatch, ttl: Duration) throws(L2Error) -> [[RedisArgument]] {
+        var commands: [[RedisArgument]] = []
+        commands.reserveCapacity(batch.pending.count + 2)
+        // Leases first: a loader's write-back that comes after this cannot overwrite the
+        // newer value; one that comes before is overwritten by the SET.
+        var del: [RedisArgument] = [Self.del]
+        del.reserveCapacity(batch.pending.count + 1)
+        for index in batch.pending { del.append(batch.plans[index].leaseArgument) }
+        commands.append(del)
+        let milliseconds = RedisArgument(Self.milliseconds(ttl))
+        var generationIndex: [Int: Int] = [:]
+        var mget: [RedisArgument] = [Self.mget]
+        batch.positions = []
+        batch.positions.reserveCapacity(batch.pending.count)
+        for index in batch.pending {
+            let plan = batch.plans[index]
+            let envelope = try makeEnvelope(batch.payloads[index], generations: batch.generations[index], plan: plan)
+            commands.append([Self.set, plan.valueArgument, RedisArgument(envelope), Self.px, milliseconds])
+            var own: [Int] = []
+            own.reserveCapacity(plan.generationArguments.count)
+            for (slotIndex, argument) in plan.generationArguments.enumerated() {
+                let identity = slotIndex < plan.slots.count ? plan.epoch << 32 | plan.slots[slotIndex] : -1
+                if identity >= 0, let position = generationIndex[identity] {
+                    own.append(position)
+                } else {
+                    if identity >= 0 { generationIndex[identity] = mget.count - 1 }
+                    own.append(mget.count - 1)
+                    mget.append(argument)
+                }
+            }
+            batch.positions.append(own)
+        }
+        commands.append(mget)
+        return commands
+    }
+
+    func fail(_ batch: inout _WriteBatch, _ reason: L2SkipReason) {
+        for index in batch.pending { batch.outcomes[index] = .skipped(reason) }
+        batch.pending = []
+    }
+
+    func apply(_ batch: inout _WriteBatch, _ replies: [RESPValue]) {
+        let count = batch.pending.count
+        guard replies.count == count + 2, let generationReplies = replies[count + 1].array else {
+            counters.count(.redisFailure)
+            fail(&batch, .redisFailure("unexpected reply to a write pipeline: \(replies.last.map { "\($0)" } ?? "none")"))
+            return
+        }
+        let current = generationReplies.map { Self.parseGeneration($0) ?? -1 }
+        var next: [Int] = []
+        var seen: [(_KeyPlan, [Int64])] = []
+        seen.reserveCapacity(batch.pending.count)
+        defer { memo.remember(seen) }
+        for (position, index) in batch.pending.enumerated() {
+            if case .error(let error) = replies[position + 1] {
+                counters.count(.redisFailure)
+                batch.outcomes[index] = .skipped(.redisFailure("\(error)"))
+                continue
+            }
+            let fresh = batch.positions[position].map { $0 < current.count ? current[$0] : -1 }
+            seen.append((batch.plans[index], fresh))
+            if fresh == batch.generations[index] {
+                counters.count(.write)
+                batch.outcomes[index] = .stored
+            } else if batch.attempt < 2 {
+                batch.generations[index] = fresh
+                next.append(index)
+            } else {
+                counters.count(.writeRefused)
+                batch.outcomes[index] = .refusedGenerationChanged
+            }
+        }
+        batch.pending = next
+        batch.attempt += 1
+    }
+
     // MARK: Generation cache
 
-    func knownGenerations(_ plan: _KeyPlan) -> [Int64] {
-        generationCache.withLock { cache in plan.generationKeys.map { cache[$0] ?? 0 } }
-    }
+    func knownGenerations(_ plan: _KeyPlan) -> [Int64] { memo.knownGenerations(plan) }
 
-    func remember(_ plan: _KeyPlan, _ generations: [Int64]) {
-        guard generations.count == plan.generationKeys.count else { return }
-        generationCache.withLock { cache in
-            if cache.count >= Self.generationCacheLimit { cache.removeAll(keepingCapacity: true) }
-            for (key, generation) in zip(plan.generationKeys, generations) where generation >= 0 { cache[key] = generation }
-        }
-    }
-
-    func rememberGeneration(_ key: String, _ generation: Int64) {
-        generationCache.withLock { cache in cache[key] = generation }
-    }
+    func remember(_ plan: _KeyPlan, _ generations: [Int64]) { memo.remember(plan, generations) }
 
     // MARK: Breaker and execution
 

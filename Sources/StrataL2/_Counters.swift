@@ -2,7 +2,7 @@ import Metrics
 import Synchronization
 
 /// Atomic counters behind ``L2Statistics`` plus the `strata_l2_*` swift-metrics counters.
-final class _Counters: Sendable {
+final class _Counters: @unchecked Sendable {   // `values` points to atomics only, never reassigned
     enum Event: Int, CaseIterable {
         case hit, miss, staleMiss, rejected, skippedCircuitOpen, redisFailure, write, writeRefused
         case leaseGranted, leaseContention, load, breakerOpening, poolTimeout
@@ -26,13 +26,15 @@ final class _Counters: Sendable {
         }
     }
 
-    private let values: Mutex<[Int]>
+    /// One atomic per event (counting costs no lock on the lookup path).
+    private let values: UnsafeMutablePointer<Atomic<Int>>
     private let metrics: [Counter]
     private let rejectedByReason: [String: Counter]
 
     init(name: String, factory: any MetricsFactory) {
         let cache = [("cache", name)]
-        values = Mutex(Array(repeating: 0, count: Event.allCases.count))
+        values = .allocate(capacity: Event.allCases.count)
+        for index in 0..<Event.allCases.count { (values + index).initialize(to: Atomic(0)) }
         metrics = Event.allCases.map { Counter(label: $0.label, dimensions: cache, factory: factory) }
         var byReason: [String: Counter] = [:]
         for reason in [_Envelope.Rejection.truncated, .badMagic, .unknownVersion, .checksum, .forged, .unknownKey,
@@ -42,8 +44,13 @@ final class _Counters: Sendable {
         rejectedByReason = byReason
     }
 
+    deinit {
+        values.deinitialize(count: Event.allCases.count)
+        values.deallocate()
+    }
+
     func count(_ event: Event, _ amount: Int = 1) {
-        values.withLock { $0[event.rawValue] += amount }
+        values[event.rawValue].wrappingAdd(amount, ordering: .relaxed)
         metrics[event.rawValue].increment(by: Int64(amount))
     }
 
@@ -53,8 +60,7 @@ final class _Counters: Sendable {
     }
 
     func snapshot() -> L2Statistics {
-        let all = values.withLock { $0 }
-        func get(_ event: Event) -> Int { all[event.rawValue] }
+        func get(_ event: Event) -> Int { values[event.rawValue].load(ordering: .relaxed) }
         var statistics = L2Statistics()
         statistics.hits = get(.hit)
         statistics.misses = get(.miss)

@@ -212,8 +212,13 @@ enum _Envelope {
     }
 
     static func checksum(redisKey: String, _ data: ArraySlice<UInt8>) -> UInt32 {
-        var crc = _CRC32C.update(~0, keyPrefix(redisKey)[...])
-        crc = _CRC32C.update(crc, data)
+        var key = redisKey
+        let length = UInt32(key.utf8.count)
+        let lengthBytes: (UInt8, UInt8, UInt8, UInt8) = (UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16),
+                                                         UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length))
+        var crc: UInt32 = withUnsafeBytes(of: lengthBytes) { _CRC32C.update(~0, $0) }
+        crc = key.withUTF8 { _CRC32C.update(crc, UnsafeRawBufferPointer($0)) }
+        crc = data.withUnsafeBytes { _CRC32C.update(crc, $0) }
         return ~crc
     }
 
@@ -297,19 +302,47 @@ struct _Protector: Sendable {
     func verificationKey(_ id: UInt8) -> SymmetricKey? { keys[id]?.key }
 }
 
-/// CRC32C (Castagnoli), table driven.
+/// CRC32C (Castagnoli), slicing-by-8 (eight 256-entry tables, eight bytes per step).
 enum _CRC32C {
-    static let table: [UInt32] = (0..<256).map { index -> UInt32 in
-        var crc = UInt32(index)
-        for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
-        return crc
-    }
+    /// `tables[k * 256 + b]`: the CRC of byte `b` followed by `k` zero bytes.
+    static let tables: [UInt32] = {
+        var tables = [UInt32](repeating: 0, count: 8 * 256)
+        for index in 0..<256 {
+            var crc = UInt32(index)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            tables[index] = crc
+        }
+        for index in 0..<256 {
+            for slice in 1..<8 {
+                let previous = tables[(slice - 1) * 256 + index]
+                tables[slice * 256 + index] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
+            }
+        }
+        return tables
+    }()
 
     static func update(_ crc: UInt32, _ data: ArraySlice<UInt8>) -> UInt32 {
+        data.withUnsafeBytes { update(crc, $0) }
+    }
+
+    static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
         var crc = crc
-        table.withUnsafeBufferPointer { table in
-            data.withUnsafeBufferPointer { bytes in
-                for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        var offset = 0
+        let count = bytes.count
+        tables.withUnsafeBufferPointer { table in
+            let t = table.baseAddress!
+            while count - offset >= 8 {
+                let word = UInt64(littleEndian: (base + offset).loadUnaligned(as: UInt64.self)) ^ UInt64(crc)
+                crc = t[7 * 256 + Int(word & 0xFF)] ^ t[6 * 256 + Int((word >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((word >> 16) & 0xFF)] ^ t[4 * 256 + Int((word >> 24) & 0xFF)]
+                    ^ t[3 * 256 + Int((word >> 32) & 0xFF)] ^ t[2 * 256 + Int((word >> 40) & 0xFF)]
+                    ^ t[1 * 256 + Int((word >> 48) & 0xFF)] ^ t[Int(word >> 56)]
+                offset += 8
+            }
+            while offset < count {
+                crc = t[Int((crc ^ UInt32(base.load(fromByteOffset: offset, as: UInt8.self))) & 0xFF)] ^ (crc >> 8)
+                offset += 1
             }
         }
         return crc

@@ -1,0 +1,230 @@
+import StrataCore
+import StrataRedis
+import Synchronization
+
+/// The Redis keys of one logical key, with their command arguments built once. A class:
+/// plans are shared through the memo and passed around a lot; copying one is one retain.
+final class _KeyPlan: Sendable {
+    let key: String
+    let valueKey: String
+    let leaseKey: String
+    /// `N g:p` for each covering prefix `p`, in `LogicalKey.coveringPrefixes` order.
+    let generationKeys: [String]
+    let valueArgument: RedisArgument
+    let leaseArgument: RedisArgument
+    let generationArguments: [RedisArgument]
+    /// The generation keys' slots in the memo's table, valid while `epoch` is the memo's.
+    let slots: [Int]
+    let epoch: Int
+
+    init(key: String, valueKey: String, leaseKey: String, generationKeys: [String], valueArgument: RedisArgument,
+         leaseArgument: RedisArgument, generationArguments: [RedisArgument], slots: [Int] = [], epoch: Int = -1) {
+        self.key = key
+        self.valueKey = valueKey
+        self.leaseKey = leaseKey
+        self.generationKeys = generationKeys
+        self.valueArgument = valueArgument
+        self.leaseArgument = leaseArgument
+        self.generationArguments = generationArguments
+        self.slots = slots
+        self.epoch = epoch
+    }
+
+    /// The same plan with its memo slots.
+    func with(slots: [Int], epoch: Int) -> _KeyPlan {
+        _KeyPlan(key: key, valueKey: valueKey, leaseKey: leaseKey, generationKeys: generationKeys, valueArgument: valueArgument,
+                 leaseArgument: leaseArgument, generationArguments: generationArguments, slots: slots, epoch: epoch)
+    }
+
+    /// Validates `key` and builds its Redis keys.
+    ///
+    /// Keys made only of letters, digits and `-_.%@+=,/~` (every character
+    /// `LogicalKey.validate` accepts unescaped, bar non-ASCII) with non-empty segments are
+    /// checked and split in one pass over their bytes; anything else goes through
+    /// `LogicalKey.validate` and `coveringPrefixes`, which decide and explain.
+    static func build(_ key: String, layout: L2KeyLayout) throws(L2Error) -> _KeyPlan {
+        var text = key
+        let colons: [Int]? = text.withUTF8 { utf8 -> [Int]? in
+            guard !utf8.isEmpty, utf8.count < 4096 else { return nil }
+            var colons: [Int] = []
+            var segmentStart = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                if byte == UInt8(ascii: ":") {
+                    if index == segmentStart { return nil }   // empty segment
+                    colons.append(index)
+                    segmentStart = index + 1
+                } else if !Self.plain(byte) {
+                    return nil
+                }
+            }
+            guard segmentStart < utf8.count, colons.count < 255 else { return nil }
+            return colons
+        }
+        guard let colons else { return try slowBuild(key, layout: layout) }
+        let namespace = Array(layout.namespace.utf8)
+        let keyBytes = Array(key.utf8)
+        func redisKey(_ kind: UInt8, _ body: ArraySlice<UInt8>, star: Bool) -> [UInt8] {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(namespace.count + 3 + body.count)
+            bytes.append(contentsOf: namespace)
+            bytes.append(kind)
+            bytes.append(UInt8(ascii: ":"))
+            bytes.append(contentsOf: body)
+            if star { bytes.append(UInt8(ascii: "*")) }
+            return bytes
+        }
+        let value = redisKey(UInt8(ascii: "v"), keyBytes[...], star: false)
+        let lease = redisKey(UInt8(ascii: "l"), keyBytes[...], star: false)
+        var generations: [[UInt8]] = [redisKey(UInt8(ascii: "g"), [], star: true)]
+        generations.reserveCapacity(colons.count + 1)
+        for colon in colons { generations.append(redisKey(UInt8(ascii: "g"), keyBytes[...colon], star: true)) }
+        return _KeyPlan(
+            key: key, valueKey: String(decoding: value, as: UTF8.self), leaseKey: String(decoding: lease, as: UTF8.self),
+            generationKeys: generations.map { String(decoding: $0, as: UTF8.self) },
+            valueArgument: RedisArgument(value), leaseArgument: RedisArgument(lease), generationArguments: generations.map { RedisArgument($0) })
+    }
+
+    /// Bytes a segment may hold without escaping (a conservative subset of what
+    /// `LogicalKey.validate` accepts).
+    @inline(__always)
+    static func plain(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "%"), UInt8(ascii: "@"), UInt8(ascii: "+"),
+             UInt8(ascii: "="), UInt8(ascii: ","), UInt8(ascii: "/"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    static func slowBuild(_ key: String, layout: L2KeyLayout) throws(L2Error) -> _KeyPlan {
+        if let reason = LogicalKey.validate(key) { throw L2Error(code: .invalidKey, message: reason) }
+        guard !LogicalKey.isPrefix(key) else {
+            throw L2Error(code: .invalidKey, message: "'\(key)' is a prefix; values are stored under keys (use invalidate(prefix:) for prefixes)")
+        }
+        let prefixes = LogicalKey.coveringPrefixes(of: key)
+        guard prefixes.count <= 255 else {
+            throw L2Error(code: .invalidKey, message: "the key '\(key.prefix(64))…' has more than 255 segments")
+        }
+        let generationKeys = prefixes.map(layout.generationKey)
+        let valueKey = layout.valueKey(key), leaseKey = layout.leaseKey(key)
+        return _KeyPlan(key: key, valueKey: valueKey, leaseKey: leaseKey, generationKeys: generationKeys,
+                        valueArgument: RedisArgument(valueKey), leaseArgument: RedisArgument(leaseKey),
+                        generationArguments: generationKeys.map { RedisArgument($0) })
+    }
+}
+
+/// Per-cache memo: the plans of recently used keys (so a hot key is validated and its Redis
+/// keys built once) and the generation last seen for each generation key (so a plain
+/// `set` usually needs no read first). Generation keys get slots in an array, so recording
+/// the generations of a lookup costs no hashing. Bounded: past `limit` plans or
+/// generation keys everything is dropped and a new epoch starts (plans from an older
+/// epoch fall back to lookups by name).
+final class _KeyMemo: Sendable {
+    static let limit = 10_000
+
+    private struct State {
+        var plans: [String: _KeyPlan] = [:]
+        var slots: [String: Int] = [:]
+        var generations: [Int64] = []
+        var epoch = 0
+    }
+
+    private let state = Mutex(State())
+
+    func plan(_ key: String, layout: L2KeyLayout) throws(L2Error) -> _KeyPlan {
+        if let plan = state.withLock({ $0.plans[key] }) { return plan }
+        let built = try _KeyPlan.build(key, layout: layout)
+        return state.withLock { state in
+            if state.plans.count >= Self.limit || state.slots.count >= Self.limit {
+                state = State(epoch: state.epoch + 1)
+            }
+            let plan = built.with(slots: built.generationKeys.map { Self.slot($0, &state) }, epoch: state.epoch)
+            state.plans[key] = plan
+            return plan
+        }
+    }
+
+    /// The plans of `keys` (one lock for those already known, one for the new ones).
+    func plans(_ keys: [String], layout: L2KeyLayout) throws(L2Error) -> [_KeyPlan] {
+        var plans: [_KeyPlan?] = state.withLock { state in keys.map { state.plans[$0] } }
+        var built: [(Int, _KeyPlan)] = []
+        for (index, plan) in plans.enumerated() where plan == nil {
+            built.append((index, try _KeyPlan.build(keys[index], layout: layout)))
+        }
+        if !built.isEmpty {
+            state.withLock { state in
+                for (index, plan) in built {
+                    if state.plans.count >= Self.limit || state.slots.count >= Self.limit { state = State(epoch: state.epoch + 1) }
+                    let slotted = plan.with(slots: plan.generationKeys.map { Self.slot($0, &state) }, epoch: state.epoch)
+                    state.plans[slotted.key] = slotted
+                    plans[index] = slotted
+                }
+            }
+        }
+        return plans.map { $0! }
+    }
+
+    private static func slot(_ generationKey: String, _ state: inout State) -> Int {
+        if let slot = state.slots[generationKey] { return slot }
+        let slot = state.generations.count
+        state.slots[generationKey] = slot
+        state.generations.append(0)   // never seen: a missing generation key reads as 0
+        return slot
+    }
+
+    /// The generations this instance last saw for the plan's covering prefixes (0 if never).
+    func knownGenerations(_ plan: _KeyPlan) -> [Int64] {
+        state.withLock { state in
+            if plan.epoch == state.epoch { return plan.slots.map { state.generations[$0] } }
+            return plan.generationKeys.map { key in state.slots[key].map { state.generations[$0] } ?? 0 }
+        }
+    }
+
+    /// The known generations of several plans under one lock.
+    func knownGenerations(_ plans: [_KeyPlan]) -> [[Int64]] {
+        state.withLock { state in
+            plans.map { plan in
+                if plan.epoch == state.epoch { return plan.slots.map { state.generations[$0] } }
+                return plan.generationKeys.map { key in state.slots[key].map { state.generations[$0] } ?? 0 }
+            }
+        }
+    }
+
+    /// Records generations read from Redis (negative = unparsable, ignored).
+    func remember(_ plan: _KeyPlan, _ generations: [Int64]) {
+        guard generations.count == plan.generationKeys.count else { return }
+        state.withLock { state in Self.remember(plan, generations, &state) }
+    }
+
+    /// Records the generations of several lookups under one lock.
+    func remember(_ seen: [(_KeyPlan, [Int64])]) {
+        guard !seen.isEmpty else { return }
+        state.withLock { state in
+            for (plan, generations) in seen where generations.count == plan.generationKeys.count {
+                Self.remember(plan, generations, &state)
+            }
+        }
+    }
+
+    private static func remember(_ plan: _KeyPlan, _ generations: [Int64], _ state: inout State) {
+        if plan.epoch == state.epoch {
+            for (slot, generation) in zip(plan.slots, generations) where generation >= 0 { state.generations[slot] = generation }
+            return
+        }
+        if state.slots.count + generations.count > Self.limit { state = State(epoch: state.epoch + 1) }
+        for (key, generation) in zip(plan.generationKeys, generations) where generation >= 0 {
+            state.generations[Self.slot(key, &state)] = generation
+        }
+    }
+
+    /// Records one generation (after this instance's own `INCR`).
+    func remember(generationKey: String, _ generation: Int64) {
+        state.withLock { state in
+            if state.slots.count >= Self.limit { state = State(epoch: state.epoch + 1) }
+            state.generations[Self.slot(generationKey, &state)] = generation
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import StrataCore
+@testable import StrataL2
+import Testing
+
+@Suite("L2 internals: checksum, key plans")
+struct L2InternalsTests {
+    /// Bit-at-a-time CRC32C, the definition the table-driven one must match.
+    func referenceCRC32C(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = ~0
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        }
+        return ~crc
+    }
+
+    @Test func crc32cMatchesTheDefinition() {
+        #expect(~_CRC32C.update(~0, Array("123456789".utf8)[...]) == 0xE306_9283)   // the standard check value
+        var generator = SplitMix64(seed: 3)
+        for length in 0..<200 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(~_CRC32C.update(~0, bytes[...]) == referenceCRC32C(bytes), "length \(length)")
+            // Fed in two pieces at an odd split, as the envelope does (key, then header and payload).
+            let split = length / 3
+            let twoPieces = _CRC32C.update(_CRC32C.update(~0, bytes[..<split]), bytes[split...])
+            #expect(~twoPieces == referenceCRC32C(bytes))
+        }
+    }
+
+    /// The one-pass plan builder gives exactly what LogicalKey and L2KeyLayout give, and
+    /// leaves every key it does not recognize to them (same errors).
+    @Test func fastKeyPlansMatchTheContract() {
+        let layout = L2KeyLayout(namespace: "ns:")
+        let keys = ["a", "authz:user:42", "a:b:c", "x-y_z.w%20:q@r+s=t,u/v~w", "ünïcode:1", "a b", "a::b", ":a", "a:", "*", "a:*",
+                    "a:[x]", "", "%H0123", String(repeating: "s:", count: 254) + "x", String(repeating: "s:", count: 255) + "x"]
+        for key in keys {
+            let fast = Result { () throws(L2Error) in try _KeyPlan.build(key, layout: layout) }
+            let slow = Result { () throws(L2Error) in try _KeyPlan.slowBuild(key, layout: layout) }
+            switch (fast, slow) {
+            case (.success(let fast), .success(let slow)):
+                #expect(fast.valueKey == slow.valueKey && fast.leaseKey == slow.leaseKey && fast.generationKeys == slow.generationKeys, "\(key)")
+                #expect(fast.valueKey == layout.valueKey(key))
+                #expect(fast.generationKeys == LogicalKey.coveringPrefixes(of: key).map(layout.generationKey))
+                #expect(fast.valueArgument.bytes == Array(fast.valueKey.utf8) && fast.leaseArgument.bytes == Array(fast.leaseKey.utf8))
+                #expect(fast.generationArguments.map(\.bytes) == fast.generationKeys.map { Array($0.utf8) })
+            case (.failure(let fast), .failure(let slow)):
+                #expect(fast == slow, "\(key)")
+            default:
+                Issue.record("fast and slow plans disagree for '\(key.prefix(40))': \(fast) vs \(slow)")
+            }
+        }
+    }
+
+    @Test func memoIsBoundedAndKeepsGenerations() throws {
+        let memo = _KeyMemo()
+        let layout = L2KeyLayout()
+        let plan = try memo.plan("authz:user:1", layout: layout)
+        #expect(memo.knownGenerations(plan) == [0, 0, 0])
+        memo.remember(plan, [3, 4, 5])
+        #expect(memo.knownGenerations(try memo.plan("authz:user:1", layout: layout)) == [3, 4, 5])
+        #expect(memo.knownGenerations(try memo.plan("authz:team:2", layout: layout)) == [3, 4, 0])   // shares '*' and 'authz:*'
+        memo.remember(generationKey: layout.generationKey("authz:*"), 9)
+        #expect(memo.knownGenerations(plan) == [3, 9, 5])
+        // Past the limit the memo starts over; a plan of the old epoch still reads and records by name.
+        for index in 0..._KeyMemo.limit { _ = try memo.plan("bulk:\(index)", layout: layout) }
+        #expect(memo.knownGenerations(plan) == [0, 0, 0])
+        memo.remember(plan, [7, 7, 7])
+        #expect(memo.knownGenerations(try memo.plan("authz:user:1", layout: layout)) == [7, 7, 7])
+    }
+}
