@@ -495,8 +495,11 @@ public final class L2Cache: Sendable {
         batch.plans.reserveCapacity(entries.count)
         batch.payloads.reserveCapacity(entries.count)
         batch.generations.reserveCapacity(entries.count)
-        batch.plans = try memo.plans(entries.map(\.key), layout: layout)
-        for entry in entries { batch.payloads.append(try encodePayload(entry.value, key: entry.key)) }
+        var keys: [String] = []
+        keys.reserveCapacity(entries.count)
+        for index in entries.indices { keys.append(entries[index].key) }
+        batch.plans = try memo.plans(keys, layout: layout)
+        for index in entries.indices { batch.payloads.append(try encodePayload(entries[index].value, key: keys[index])) }
         batch.generations = memo.knownGenerations(batch.plans)
         batch.outcomes = Array(repeating: nil, count: entries.count)
         batch.pending = Array(batch.plans.indices)

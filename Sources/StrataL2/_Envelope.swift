@@ -213,11 +213,16 @@ enum _Envelope {
 
     static func checksum(redisKey: String, _ data: ArraySlice<UInt8>) -> UInt32 {
         var key = redisKey
-        let length = UInt32(key.utf8.count)
+        return key.withUTF8 { checksum(redisKey: UnsafeRawBufferPointer($0), data) }
+    }
+
+    /// CRC32C of `len(redisKey) ‖ redisKey ‖ data` (`redisKey` as UTF-8 bytes).
+    static func checksum(redisKey: UnsafeRawBufferPointer, _ data: ArraySlice<UInt8>) -> UInt32 {
+        let length = UInt32(redisKey.count)
         let lengthBytes: (UInt8, UInt8, UInt8, UInt8) = (UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16),
                                                          UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length))
         var crc: UInt32 = withUnsafeBytes(of: lengthBytes) { _CRC32C.update(~0, $0) }
-        crc = key.withUTF8 { _CRC32C.update(crc, UnsafeRawBufferPointer($0)) }
+        crc = _CRC32C.update(crc, redisKey)
         crc = data.withUnsafeBytes { _CRC32C.update(crc, $0) }
         return ~crc
     }
