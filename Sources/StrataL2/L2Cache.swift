@@ -261,7 +261,7 @@ public final class L2Cache: Sendable {
     func makeEnvelope(_ payload: [UInt8], generations: [Int64], plan: _KeyPlan) throws(L2Error) -> [UInt8] {
         let envelope = _Envelope.encode(
             payload: payload, codec: codec.id, generations: generations, writtenAtMilliseconds: _Envelope.nowMilliseconds(),
-            redisKey: plan.valueKey, protector: protector, compressionThreshold: configuration.compressionThreshold)
+            redisKey: plan.valueArgument.bytes, protector: protector, compressionThreshold: configuration.compressionThreshold)
         guard envelope.count <= configuration.maximumValueSize else {
             throw L2Error(code: .valueTooLarge, message: "the value of '\(plan.key)' takes \(envelope.count) bytes after compression, "
                 + "more than maximumValueSize (\(configuration.maximumValueSize)); nothing was written")
@@ -334,7 +334,7 @@ public final class L2Cache: Sendable {
                     return .stale
                 }
             }
-            let payload = try _Envelope.openPayload(bytes, header: header, redisKey: plan.valueKey, protector: protector,
+            let payload = try _Envelope.openPayload(bytes, header: header, redisKey: plan.valueArgument.bytes, protector: protector,
                                                     maximumSize: configuration.maximumValueSize)
             // Authentic, but stamped for a different number of prefixes: not ours to trust.
             guard header.generationCount == current.count else { throw .forged }

@@ -60,7 +60,7 @@ enum _Envelope {
 
     static func encode(
         payload: [UInt8], codec: UInt8, generations: [Int64], writtenAtMilliseconds: Int64,
-        redisKey: String, protector: _Protector, compressionThreshold: Int
+        redisKey: [UInt8], protector: _Protector, compressionThreshold: Int
     ) -> [UInt8] {
         var flags: UInt8 = 0
         var body = payload
@@ -121,7 +121,7 @@ enum _Envelope {
 
     /// Verifies the checksum, MAC or AEAD tag for `redisKey` and returns the payload
     /// (decrypted and decompressed).
-    static func openPayload(_ bytes: [UInt8], header: Header, redisKey: String, protector: _Protector,
+    static func openPayload(_ bytes: [UInt8], header: Header, redisKey: [UInt8], protector: _Protector,
                             maximumSize: Int) throws(Rejection) -> [UInt8] {
         let known = flagLZ4 | flagHMAC | flagAESGCM
         guard header.flags & ~known == 0 else { throw .unknownVersion }
@@ -202,18 +202,17 @@ enum _Envelope {
         return ok ? out : nil
     }
 
-    static func keyPrefix(_ redisKey: String) -> [UInt8] {
+    static func keyPrefix(_ redisKey: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        let utf8 = redisKey.utf8
+        let utf8 = redisKey
         out.reserveCapacity(4 + utf8.count)
         appendUInt32(&out, UInt32(utf8.count))
         out.append(contentsOf: utf8)
         return out
     }
 
-    static func checksum(redisKey: String, _ data: ArraySlice<UInt8>) -> UInt32 {
-        var key = redisKey
-        return key.withUTF8 { checksum(redisKey: UnsafeRawBufferPointer($0), data) }
+    static func checksum(redisKey: [UInt8], _ data: ArraySlice<UInt8>) -> UInt32 {
+        redisKey.withUnsafeBytes { checksum(redisKey: $0, data) }
     }
 
     /// CRC32C of `len(redisKey) ‖ redisKey ‖ data` (`redisKey` as UTF-8 bytes).
@@ -227,14 +226,14 @@ enum _Envelope {
         return ~crc
     }
 
-    static func authenticationCode(redisKey: String, _ data: ArraySlice<UInt8>, key: SymmetricKey) -> [UInt8] {
+    static func authenticationCode(redisKey: [UInt8], _ data: ArraySlice<UInt8>, key: SymmetricKey) -> [UInt8] {
         var hmac = HMAC<SHA256>(key: key)
         hmac.update(data: keyPrefix(redisKey))
         data.withUnsafeBytes { hmac.update(data: $0) }
         return Array(hmac.finalize())
     }
 
-    static func associatedData(redisKey: String, header: ArraySlice<UInt8>) -> [UInt8] {
+    static func associatedData(redisKey: [UInt8], header: ArraySlice<UInt8>) -> [UInt8] {
         keyPrefix(redisKey) + header
     }
 
