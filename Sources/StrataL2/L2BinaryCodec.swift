@@ -33,7 +33,12 @@ public struct L2BinaryCodec: L2Codec {
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        let reader = try _BinaryReader(bytes)
-        return try reader.decodeValue(type, at: 0, pathID: 0)
+        try decode(type, from: bytes, range: 0..<bytes.count)
+    }
+
+    /// Decodes the payload `bytes[range]` in place (L2 reads it inside the envelope).
+    func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], range: Range<Int>) throws -> T {
+        let reader = try _BinaryReader(bytes, range: range)
+        return try reader.decodeValue(type, at: range.lowerBound, pathID: 0)
     }
 }

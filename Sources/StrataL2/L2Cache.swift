@@ -40,6 +40,8 @@ public final class L2Cache: Sendable {
     let pool: RedisConnectionPool
     let protector: _Protector
     let codec: any L2Codec
+    /// The configured codec is ``L2BinaryCodec`` (its payloads are decoded in place).
+    let codecIsBinary: Bool
     let counters: _Counters
     let hooks: L2Hooks
     let logger: Logger
@@ -72,6 +74,7 @@ public final class L2Cache: Sendable {
                                         connectionWaitTimeout: configuration.connectionWaitTimeout, logger: configuration.logger)
         self.protector = try _Protector(configuration.protection)
         self.codec = configuration.codec
+        self.codecIsBinary = configuration.codec is L2BinaryCodec
         self.counters = _Counters(name: configuration.name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.hooks = hooks
         self.logger = configuration.logger
@@ -334,13 +337,21 @@ public final class L2Cache: Sendable {
                     return .stale
                 }
             }
-            let payload = try _Envelope.openPayload(bytes, header: header, redisKey: plan.valueArgument.bytes, protector: protector,
-                                                    maximumSize: configuration.maximumValueSize)
+            let (payload, range) = try _Envelope.openPayloadInPlace(bytes, header: header, redisKey: plan.valueArgument.bytes,
+                                                                   protector: protector, maximumSize: configuration.maximumValueSize)
             // Authentic, but stamped for a different number of prefixes: not ours to trust.
             guard header.generationCount == current.count else { throw .forged }
             guard let decoder = Self.decoder(for: header.codec, configured: codec) else { throw .codecMismatch }
             let value: T
-            do { value = try decoder.decode(T.self, from: payload) } catch { throw .undecodable }
+            do {
+                if header.codec == 3 && (codecIsBinary || codec.id != 3) {
+                    value = try L2BinaryCodec().decode(T.self, from: payload, range: range)   // in place, no copy
+                } else {
+                    value = try decoder.decode(T.self, from: range == payload.indices ? payload : Array(payload[range]))
+                }
+            } catch {
+                throw .undecodable
+            }
             // The stamped generations equal the current ones (checked above).
             return .valid(value, L2EntryInfo(writtenAtMilliseconds: header.writtenAtMilliseconds, generations: generations))
         } catch {

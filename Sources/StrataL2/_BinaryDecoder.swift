@@ -29,6 +29,10 @@ final class _BinaryReader {
     }
 
     let bytes: [UInt8]
+    /// The payload is `bytes[base..<limit]` (a payload inside an L2 envelope is read in
+    /// place). Offsets are into `bytes`; messages give them relative to `base`.
+    let base: Int
+    let limit: Int
     /// The key table, in order of definition.
     @exclusivity(unchecked) private(set) var keys: [String] = []
     /// The offset of each key's definition, ascending (to find a definition's index).
@@ -36,19 +40,23 @@ final class _BinaryReader {
     /// The entries of every keyed container indexed so far; a container owns a range, whose
     /// first element holds its lookup hint (the entry after the last one found).
     @exclusivity(unchecked) var entries: [Entry] = []
-    /// Coding-path nodes; node 0 is the root (an empty path).
-    @exclusivity(unchecked) var pathNodes: [PathNode] = [PathNode(parent: -1, key: nil)]
+    /// Coding-path nodes: path id `k > 0` is `pathNodes[k - 1]`; id 0 is the root (an empty path).
+    @exclusivity(unchecked) var pathNodes: [PathNode] = []
 
-    init(_ bytes: [UInt8]) throws {
+    convenience init(_ bytes: [UInt8]) throws {
+        try self.init(bytes, range: 0..<bytes.count)
+    }
+
+    init(_ bytes: [UInt8], range: Range<Int>) throws {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "payload range outside the bytes")
         self.bytes = bytes
-        keys.reserveCapacity(16)
-        keyStarts.reserveCapacity(16)
-        entries.reserveCapacity(32)
+        self.base = range.lowerBound
+        self.limit = range.upperBound
         do throws(_Failure) {
-            guard !bytes.isEmpty else { throw _Failure.corrupted("the payload is empty") }
-            let end = try skip(at: 0, depth: 0, register: true)
-            guard end == bytes.count else {
-                throw _Failure.corrupted("\(bytes.count - end) unexpected bytes after the value (at byte \(end) of \(bytes.count))")
+            guard !range.isEmpty else { throw _Failure.corrupted("the payload is empty") }
+            let end = try skip(at: base, depth: 0, register: true)
+            guard end == limit else {
+                throw _Failure.corrupted("\(limit - end) unexpected bytes after the value (at byte \(end - base) of \(limit - base))")
             }
         } catch {
             throw decodingError(error, path: [])
@@ -61,8 +69,8 @@ final class _BinaryReader {
         var keys: [any CodingKey] = []
         var id = id
         while id > 0 {
-            if let key = pathNodes[id].key { keys.append(key) }
-            id = pathNodes[id].parent
+            if let key = pathNodes[id - 1].key { keys.append(key) }
+            id = pathNodes[id - 1].parent
         }
         return keys.reversed()
     }
@@ -70,7 +78,7 @@ final class _BinaryReader {
     @inline(__always)
     func child<K: CodingKey>(of parent: Int, _ key: K) -> Int {
         pathNodes.append(PathNode(parent: parent, key: key))
-        return pathNodes.count - 1
+        return pathNodes.count
     }
 
     func decodingError(_ failure: _Failure, path: [any CodingKey]) -> DecodingError {
@@ -83,7 +91,7 @@ final class _BinaryReader {
         case .mismatch(let type, let offset):
             let found = tag(at: offset)
             if found == _Binary.null { return .valueNotFound(type, context("expected \(type), found nil")) }
-            return .typeMismatch(type, context("expected \(type), found \(_Binary.describe(found)) at byte \(offset)"))
+            return .typeMismatch(type, context("expected \(type), found \(_Binary.describe(found)) at byte \(offset - base)"))
         case .outOfRange(let type, let value):
             return .dataCorrupted(context("\(value) does not fit in \(type)"))
         case .corrupted(let message):
@@ -96,8 +104,8 @@ final class _BinaryReader {
     }
 
     func truncated(_ what: String, at offset: Int, needs: UInt64) -> _Failure {
-        let remaining = max(0, bytes.count - offset)
-        return .corrupted("truncated or corrupt: \(what) at byte \(offset) needs \(needs) bytes, only \(remaining) of the \(bytes.count)-byte payload remain")
+        let remaining = max(0, limit - offset)
+        return .corrupted("truncated or corrupt: \(what) at byte \(offset - base) needs \(needs) bytes, only \(remaining) of the \(limit - base)-byte payload remain")
     }
 
     // MARK: Structure
@@ -105,7 +113,7 @@ final class _BinaryReader {
     /// The tag at `offset`; an offset outside the payload (an absent super decoder) reads as nil.
     @inline(__always)
     func tag(at offset: Int) -> UInt8 {
-        offset >= 0 && offset < bytes.count ? bytes[offset] : _Binary.null
+        offset >= base && offset < limit ? bytes[offset] : _Binary.null
     }
 
     @inline(__always)
@@ -114,10 +122,10 @@ final class _BinaryReader {
         var shift: UInt64 = 0
         var position = offset
         while true {
-            guard position < bytes.count else { throw truncated("a varint", at: offset, needs: UInt64(position - offset + 1)) }
+            guard position < limit else { throw truncated("a varint", at: offset, needs: UInt64(position - offset + 1)) }
             let byte = bytes[position]
             position += 1
-            if shift == 63 && byte > 1 { throw .corrupted("the varint at byte \(offset) overflows 64 bits") }
+            if shift == 63 && byte > 1 { throw .corrupted("the varint at byte \(offset - base) overflows 64 bits") }
             result |= UInt64(byte & 0x7F) &<< shift
             if byte < 0x80 { return (result, position) }
             shift += 7
@@ -128,13 +136,13 @@ final class _BinaryReader {
     @inline(__always)
     func length(at offset: Int, what: String) throws(_Failure) -> (Int, Int) {
         let (value, start) = try varint(at: offset)
-        guard value <= UInt64(bytes.count - start) else { throw truncated(what, at: offset, needs: value) }
+        guard value <= UInt64(limit - start) else { throw truncated(what, at: offset, needs: value) }
         return (Int(value), start)
     }
 
     @inline(__always)
     func need(_ count: Int, at offset: Int, what: String) throws(_Failure) -> Int {
-        guard count <= bytes.count - offset else { throw truncated(what, at: offset, needs: UInt64(count)) }
+        guard count <= limit - offset else { throw truncated(what, at: offset, needs: UInt64(count)) }
         return offset + count
     }
 
@@ -151,7 +159,7 @@ final class _BinaryReader {
         if tag >= 0xA0 && tag <= 0xBF { return (Int(tag & 0x0F), offset + 1) }
         let (count, start) = try varint(at: offset + 1)
         let minimum: UInt64 = keyed ? 2 : 1
-        guard count <= UInt64(bytes.count - start) / minimum else {
+        guard count <= UInt64(limit - start) / minimum else {
             throw truncated("a container of \(count) \(keyed ? "entries" : "values")", at: offset, needs: count &* minimum)
         }
         return (Int(count), start)
@@ -160,7 +168,7 @@ final class _BinaryReader {
     /// The offset after the value at `offset`. With `register`, key definitions are added
     /// to the key table (the validating pass of `init`).
     func skip(at offset: Int, depth: Int, register: Bool) throws(_Failure) -> Int {
-        guard offset < bytes.count else { throw truncated("a value", at: offset, needs: 1) }
+        guard offset < limit else { throw truncated("a value", at: offset, needs: 1) }
         let tag = bytes[offset]
         let next = offset + 1
         switch tag {
@@ -180,7 +188,7 @@ final class _BinaryReader {
         case 0x80...0x9F:
             return try need(Int(tag & 0x1F), at: next, what: "a string")
         case _Binary.array, 0xA0...0xAF:
-            guard depth < _Binary.maximumDepth else { throw .corrupted("nesting deeper than \(_Binary.maximumDepth) levels at byte \(offset)") }
+            guard depth < _Binary.maximumDepth else { throw .corrupted("nesting deeper than \(_Binary.maximumDepth) levels at byte \(offset - base)") }
             var (count, position) = try containerHeader(tag, at: offset, keyed: false)
             while count > 0 {
                 position = try skip(at: position, depth: depth + 1, register: register)
@@ -188,7 +196,7 @@ final class _BinaryReader {
             }
             return position
         case _Binary.object, 0xB0...0xBF:
-            guard depth < _Binary.maximumDepth else { throw .corrupted("nesting deeper than \(_Binary.maximumDepth) levels at byte \(offset)") }
+            guard depth < _Binary.maximumDepth else { throw .corrupted("nesting deeper than \(_Binary.maximumDepth) levels at byte \(offset - base)") }
             var (count, position) = try containerHeader(tag, at: offset, keyed: true)
             while count > 0 {
                 position = try skipKey(at: position, register: register)
@@ -197,7 +205,7 @@ final class _BinaryReader {
             }
             return position
         default:
-            throw .corrupted("unknown tag 0x\(String(tag, radix: 16)) at byte \(offset) (not written by this codec)")
+            throw .corrupted("unknown tag 0x\(String(tag, radix: 16)) at byte \(offset - base) (not written by this codec)")
         }
     }
 
@@ -205,15 +213,15 @@ final class _BinaryReader {
         let (value, start) = try varint(at: offset)
         if value & 1 == 1 {
             guard value >> 1 < UInt64(keys.count) else {
-                throw .corrupted("key reference #\(value >> 1) at byte \(offset), but only \(keys.count) keys are defined before it")
+                throw .corrupted("key reference #\(value >> 1) at byte \(offset - base), but only \(keys.count) keys are defined before it")
             }
             return start
         }
         let count = value >> 1
-        guard count <= UInt64(bytes.count - start) else { throw truncated("a key", at: offset, needs: count) }
+        guard count <= UInt64(limit - start) else { throw truncated("a key", at: offset, needs: count) }
         let end = start + Int(count)
         if register {
-            guard let name = makeString(start, end) else { throw .corrupted("the key at byte \(offset) is not valid UTF-8") }
+            guard let name = makeString(start, end) else { throw .corrupted("the key at byte \(offset - base) is not valid UTF-8") }
             keys.append(name)
             keyStarts.append(offset)
         }
@@ -241,7 +249,7 @@ final class _BinaryReader {
             let middle = (low + high) / 2
             if keyStarts[middle] < offset { low = middle + 1 } else { high = middle }
         }
-        guard low < keyStarts.count, keyStarts[low] == offset else { throw .corrupted("no key is defined at byte \(offset)") }
+        guard low < keyStarts.count, keyStarts[low] == offset else { throw .corrupted("no key is defined at byte \(offset - base)") }
         return (low, start + Int(value >> 1))
     }
 
@@ -371,7 +379,7 @@ final class _BinaryReader {
             throw .mismatch(String.self, offset: offset)
         }
         let end = start + count
-        guard let value = makeString(start, end) else { throw .corrupted("the string at byte \(offset) is not valid UTF-8") }
+        guard let value = makeString(start, end) else { throw .corrupted("the string at byte \(offset - base) is not valid UTF-8") }
         return (value, end)
     }
 

@@ -28,8 +28,9 @@ final class _BinaryWriter {
     /// Set by the non-throwing parts of the Encoder API when they meet an ordering they
     /// cannot stream.
     @exclusivity(unchecked) var needsTree = false
-    /// Coding-path nodes (parent, key); node 0 is the root. Paths are built only when asked for.
-    @exclusivity(unchecked) var pathNodes: [_BinaryReader.PathNode] = [_BinaryReader.PathNode(parent: -1, key: nil)]
+    /// Coding-path nodes (parent, key): path id `k > 0` is `pathNodes[k - 1]`, id 0 the root.
+    /// Paths are built only when asked for.
+    @exclusivity(unchecked) var pathNodes: [_BinaryReader.PathNode] = []
 
     init() {
         out.reserveCapacity(128)
@@ -50,8 +51,8 @@ final class _BinaryWriter {
         var keys: [any CodingKey] = []
         var id = id
         while id > 0 {
-            if let key = pathNodes[id].key { keys.append(key) }
-            id = pathNodes[id].parent
+            if let key = pathNodes[id - 1].key { keys.append(key) }
+            id = pathNodes[id - 1].parent
         }
         return keys.reversed()
     }
@@ -59,7 +60,7 @@ final class _BinaryWriter {
     @inline(__always)
     func child<K: CodingKey>(of parent: Int, _ key: K) -> Int {
         pathNodes.append(_BinaryReader.PathNode(parent: parent, key: key))
-        return pathNodes.count - 1
+        return pathNodes.count
     }
 
     /// Encodes `value`, the value of `key` in the container whose path node is `parent`,

@@ -123,19 +123,29 @@ enum _Envelope {
     /// (decrypted and decompressed).
     static func openPayload(_ bytes: [UInt8], header: Header, redisKey: [UInt8], protector: _Protector,
                             maximumSize: Int) throws(Rejection) -> [UInt8] {
+        let (payload, range) = try openPayloadInPlace(bytes, header: header, redisKey: redisKey, protector: protector, maximumSize: maximumSize)
+        return range == payload.indices ? payload : Array(payload[range])
+    }
+
+    /// As ``openPayload``, without copying a plain payload: the payload is `bytes[range]`
+    /// of the returned array (the entry itself when neither compressed nor encrypted).
+    static func openPayloadInPlace(_ bytes: [UInt8], header: Header, redisKey: [UInt8], protector: _Protector,
+                                   maximumSize: Int) throws(Rejection) -> (bytes: [UInt8], range: Range<Int>) {
         let known = flagLZ4 | flagHMAC | flagAESGCM
         guard header.flags & ~known == 0 else { throw .unknownVersion }
         let hmac = header.flags & flagHMAC != 0
         let gcm = header.flags & flagAESGCM != 0
         guard !(hmac && gcm) else { throw .forged }
+        // The body: a range of `bytes`, or a decrypted copy.
         let body: [UInt8]
+        let range: Range<Int>
         switch protector.mode {
         case .none:
             guard !hmac, !gcm, header.keyID == 0 else { throw .protectionMismatch }
             guard bytes.count >= header.bodyStart + 4 else { throw .truncated }
             let end = bytes.count - 4
             guard checksum(redisKey: redisKey, bytes[..<end]) == readUInt32(bytes, at: end) else { throw .checksum }
-            body = Array(bytes[header.bodyStart..<end])
+            (body, range) = (bytes, header.bodyStart..<end)
         case .hmac:
             guard hmac else { throw .protectionMismatch }
             guard let key = protector.verificationKey(header.keyID) else { throw .unknownKey }
@@ -143,7 +153,7 @@ enum _Envelope {
             let end = bytes.count - macLength
             let expected = authenticationCode(redisKey: redisKey, bytes[..<end], key: key)
             guard constantTimeEqual(expected.prefix(macLength), bytes[end...]) else { throw .forged }
-            body = Array(bytes[header.bodyStart..<end])
+            (body, range) = (bytes, header.bodyStart..<end)
         case .aesGCM:
             guard gcm else { throw .protectionMismatch }
             guard let key = protector.verificationKey(header.keyID) else { throw .unknownKey }
@@ -152,17 +162,19 @@ enum _Envelope {
             do {
                 let box = try AES.GCM.SealedBox(combined: bytes[header.bodyStart...])
                 body = Array(try AES.GCM.open(box, using: key, authenticating: aad))
+                range = body.indices
             } catch {
                 throw .forged
             }
         }
         if header.flags & flagLZ4 != 0 {
             guard header.originalLength <= maximumSize else { throw .decompression }
-            guard let plain = decompress(body, originalLength: header.originalLength) else { throw .decompression }
-            return plain
+            let compressed = range == body.indices ? body : Array(body[range])
+            guard let plain = decompress(compressed, originalLength: header.originalLength) else { throw .decompression }
+            return (plain, plain.indices)
         }
-        guard body.count == header.originalLength else { throw .truncated }
-        return body
+        guard range.count == header.originalLength else { throw .truncated }
+        return (body, range)
     }
 
     // MARK: Pieces

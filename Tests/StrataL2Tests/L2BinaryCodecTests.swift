@@ -366,6 +366,26 @@ struct L2BinaryCodecTests {
         #expect(throws: DecodingError.self) { try codec.decode(Int.self, from: codec.encode(Optional<Int>.none)) }
     }
 
+    /// L2 decodes the payload inside the envelope; offsets in errors are the payload's own.
+    @Test func decodesAPayloadInPlace() throws {
+        let payload = try codec.encode(AuthorizationDecision.sample)
+        let framed: [UInt8] = [0xC5, 0x01, 0xFF] + payload + [0xAA, 0xBB]
+        let range = 3..<(3 + payload.count)
+        #expect(try codec.decode(AuthorizationDecision.self, from: framed, range: range) == AuthorizationDecision.sample)
+        do {
+            _ = try codec.decode(AuthorizationDecision.self, from: framed, range: 3..<(3 + payload.count - 1))
+            Issue.record("a truncated range decoded")
+        } catch DecodingError.dataCorrupted(let context) {
+            #expect(context.debugDescription.contains("of the \(payload.count - 1)-byte payload"), "\(context.debugDescription)")
+        }
+        do {
+            _ = try codec.decode(Int.self, from: [0x41, 0x82, 0x61, 0x62, 0x41], range: 1..<4)
+            Issue.record("a string decoded as Int")
+        } catch DecodingError.typeMismatch(_, let context) {
+            #expect(context.debugDescription.contains("found a string at byte 0"), "\(context.debugDescription)")
+        }
+    }
+
     // MARK: Hostile input
 
     /// Decodes `bytes` as several types; must throw or succeed, never crash.
