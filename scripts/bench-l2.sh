@@ -17,6 +17,12 @@
 # Prints a markdown table (also $STRATA_HOME/bench-l2.md): medians of each side, and the
 # median and range of the per-round ratios library / redis-benchmark.
 #
+# PIN_CPU (default 0) runs Redis and both clients on that one CPU (taskset): a loopback
+# round trip between two CPUs of a mostly idle VM includes waking the other virtual CPU
+# (measured ~55 µs instead of ~20 µs here), which swamps what the clients themselves cost
+# and changes with the neighbours' load. On one CPU, client and server share it, so the
+# figures compare the clients' cost. PIN_CPU=none leaves scheduling alone.
+#
 #   ROUNDS (5)  REQUESTS (50000, unpipelined)  BATCH_REQUESTS (400000)  KEYS (1000, -r)
 #   STRATA_HOME (.local/bench-l2), STRATA_REDIS_PORT (a free port): the Redis used; started
 #     here when not running (and stopped at the end), reused otherwise
@@ -47,7 +53,21 @@ if ! "$STRATA_ROOT/scripts/redis.sh" status >/dev/null 2>&1; then
     "$STRATA_ROOT/scripts/redis.sh" start
     started=1
 fi
-cleanup() { if [ "$started" = 1 ]; then "$STRATA_ROOT/scripts/redis.sh" stop; fi; }
+redis_pid="$(cat "$STRATA_REDIS_DIR/redis.pid")"
+original_affinity=""
+pin=()
+pin_cpu="${PIN_CPU:-0}"
+if [ "$pin_cpu" != none ]; then
+    [[ "$pin_cpu" =~ ^[0-9]+$ ]] || die "PIN_CPU must be a CPU number or 'none'"
+    command -v taskset >/dev/null || die "taskset not found (util-linux); set PIN_CPU=none to run unpinned"
+    original_affinity="$(taskset -pc "$redis_pid" | sed -E 's/.*: //')"
+    taskset -apc "$pin_cpu" "$redis_pid" >/dev/null
+    pin=(taskset -c "$pin_cpu")
+fi
+cleanup() {
+    if [ -n "$original_affinity" ] && kill -0 "$redis_pid" 2>/dev/null; then taskset -apc "$original_affinity" "$redis_pid" >/dev/null || true; fi
+    if [ "$started" = 1 ]; then "$STRATA_ROOT/scripts/redis.sh" stop; fi
+}
 trap cleanup EXIT
 
 read -r _ payload size < <("$bin" sizes --url "$STRATA_REDIS_URL" --value bytes | grep '^SIZES')
@@ -60,7 +80,7 @@ results="$(mktemp)"
 trap 'rm -f "$results"; cleanup' EXIT
 
 reference() { # round label pipeline requests
-    redis-benchmark -h 127.0.0.1 -p "$STRATA_REDIS_PORT" -n "$4" -c 1 -P "$3" -t set,get -d "$size" -r "$keys" --csv \
+    "${pin[@]}" redis-benchmark -h 127.0.0.1 -p "$STRATA_REDIS_PORT" -n "$4" -c 1 -P "$3" -t set,get -d "$size" -r "$keys" --csv \
         | sed -nE 's/^"(SET|GET)","([0-9.]+)".*/\1 \2/p' | while read -r test rps; do
             echo "$1 $2-$(tr 'A-Z' 'a-z' <<<"$test") $rps" >>"$results"
         done
@@ -69,7 +89,7 @@ library() { # round requests mode...
     local round="$1" n="$2"; shift 2
     for mode in "$@"; do
         for value in bytes struct; do
-            "$bin" "$mode" --url "$STRATA_REDIS_URL" --requests "$n" --value "$value" \
+            "${pin[@]}" "$bin" "$mode" --url "$STRATA_REDIS_URL" --requests "$n" --value "$value" \
                 | sed -nE "s/^RESULT ([a-z-]+) ([0-9.]+) ([0-9.]+)$/$round \1 \2 \3/p" >>"$results"
         done
     done
@@ -93,11 +113,11 @@ for round in $(seq "$rounds"); do
 done
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$results" "$rounds" "$size" "$payload" "$requests" "$batch_requests" "$keys" "$load_after" \
+python3 - "$results" "$rounds" "$size" "$payload" "$requests" "$batch_requests" "$keys" "$load_after" "$pin_cpu" \
     "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
     "$(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/')" <<'PY' | tee "$STRATA_HOME/bench-l2.md"
 import sys, statistics, collections
-path, rounds, size, payload, requests, batch_requests, keys, load_after, machine, redis_version = sys.argv[1:]
+path, rounds, size, payload, requests, batch_requests, keys, load_after, pin_cpu, machine, redis_version = sys.argv[1:]
 ops = collections.defaultdict(dict)   # name -> round -> ops/s
 cpu = collections.defaultdict(list)   # name -> [µs/op]
 loads = []
@@ -119,9 +139,10 @@ rows = [
     ("getMany, 16 keys (async API)", "getmany-async", "redis-benchmark-P16-get", "`GET`, `-P 16`"),
     ("setMany, 16 entries (async API)", "setmany-async", "redis-benchmark-P16-set", "`SET`, `-P 16`"),
 ]
-print(f"Machine: {machine}; Redis {redis_version} on loopback TCP, no persistence. Load average per round: "
+placement = "Redis and both clients on CPU " + pin_cpu + " (taskset)" if pin_cpu != "none" else "unpinned"
+print(f"Machine: {machine}; Redis {redis_version} on loopback TCP, no persistence; {placement}. Load average per round: "
       + ", ".join(f"{l:.1f}" for l in loads) + f"; after: {load_after}.")
-print(f"Command: `scripts/bench-l2.sh` (ROUNDS={rounds} REQUESTS={requests} BATCH_REQUESTS={batch_requests} KEYS={keys}); "
+print(f"Command: `scripts/bench-l2.sh` (ROUNDS={rounds} REQUESTS={requests} BATCH_REQUESTS={batch_requests} KEYS={keys} PIN_CPU={pin_cpu}); "
       f"one connection on each side; entries of {size} bytes ({payload}-byte payload); ops/s are medians of {rounds} interleaved rounds, "
       "ratios are the median (and range) of the per-round ratios library / redis-benchmark.")
 print()
