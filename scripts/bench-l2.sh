@@ -26,7 +26,8 @@
 #   ROUNDS (5)  REQUESTS (50000, unpipelined)  BATCH_REQUESTS (400000)  KEYS (1000, -r)
 #   STRATA_HOME (.local/bench-l2), STRATA_REDIS_PORT (a free port): the Redis used; started
 #     here when not running (and stopped at the end), reused otherwise
-#   L2_BENCH_BIN: a built l2-bench; default: built here (release, Benchmarks/.build)
+#   L2_BENCH_BIN: a built l2-bench; default: built here (release; SCRATCH_PATH, default
+#     Benchmarks/.build)
 set -euo pipefail
 port_given="${STRATA_REDIS_PORT:-}"
 export STRATA_HOME="${STRATA_HOME:-$(cd "$(dirname "$0")/.." && pwd)/.local/bench-l2}"
@@ -43,8 +44,10 @@ command -v redis-benchmark >/dev/null || die "redis-benchmark not found (it come
 bin="${L2_BENCH_BIN:-}"
 if [ -z "$bin" ]; then
     log "building l2-bench (release)"
-    (cd "$STRATA_ROOT/Benchmarks" && swift build -c release --product l2-bench >&2)
-    bin="$(cd "$STRATA_ROOT/Benchmarks" && swift build -c release --show-bin-path)/l2-bench"
+    scratch=()
+    if [ -n "${SCRATCH_PATH:-}" ]; then scratch=(--scratch-path "$SCRATCH_PATH"); fi
+    (cd "$STRATA_ROOT/Benchmarks" && swift build -c release "${scratch[@]}" --product l2-bench >&2)
+    bin="$(cd "$STRATA_ROOT/Benchmarks" && swift build -c release "${scratch[@]}" --show-bin-path)/l2-bench"
 fi
 [ -x "$bin" ] || die "l2-bench not found at $bin"
 
