@@ -5,10 +5,16 @@ import Testing
 @Suite("RedisConnectionPool")
 struct PoolTests {
     @Test func moreTasksThanConnectionsWaitAndAllSucceed() async throws {
+        // 40 tasks, 3 connections. Each task holds its connection in a BLPOP on a gate list
+        // that a separate connection fills only once 3 tasks hold connections at the same
+        // time, so the overlap is certain, not a matter of timing (a pool that handed out
+        // fewer would leave the gate shut and the BLPOPs would time out: the test fails).
         let pool = RedisConnectionPool(configuration: try TestEnvironment.configuration(), maximumConnections: 3)
         let key = TestEnvironment.uniqueKey()
+        let gate = key + ":gate"
+        let opener = try await RedisConnection.connect(try TestEnvironment.configuration())
         let gauge = Gauge()
-        let clientIDs = try await withThrowingTaskGroup(of: Int64.self) { group in
+        let clientIDs = try await withThrowingTaskGroup(of: Int64?.self) { group in
             for _ in 0..<40 {
                 group.addTask {
                     try await pool.withConnection { connection in
@@ -16,20 +22,26 @@ struct PoolTests {
                         gauge.peak.max(now, ordering: .relaxed)
                         defer { gauge.inUse.subtract(1, ordering: .relaxed) }
                         try await connection.send("INCR", RedisArgument(key))
-                        _ = try await connection.send("BLPOP", RedisArgument(key + ":none"), "0.01")  // hold it ~10 ms
+                        let passed = try await connection.send("BLPOP", RedisArgument(gate), "20")
+                        #expect(passed != .null, "the gate never opened: the pool did not give 3 tasks a connection at once")
                         return try await connection.send("CLIENT", "ID").int ?? -1
                     }
                 }
             }
-            return try await group.reduce(into: Set<Int64>()) { $0.insert($1) }
+            group.addTask {
+                while gauge.peak.load(ordering: .relaxed) < 3 { await Task.yield() }
+                _ = try await opener.send(["RPUSH", RedisArgument(gate)] + (0..<40).map { RedisArgument($0) })
+                return nil
+            }
+            return try await group.reduce(into: Set<Int64>()) { if let id = $1 { $0.insert(id) } }
         }
-        #expect(gauge.peak.load(ordering: .relaxed) <= 3)
-        #expect(gauge.peak.load(ordering: .relaxed) >= 2, "tasks should have overlapped")
+        #expect(gauge.peak.load(ordering: .relaxed) == 3)
         #expect(clientIDs.count <= 3)
         #expect(pool.openConnections <= 3)
         #expect(try await pool.send("GET", RedisArgument(key)).int == 40)
-        let replies = try await pool.pipeline([["DEL", RedisArgument(key)], ["EXISTS", RedisArgument(key)]])
+        let replies = try await pool.pipeline([["DEL", RedisArgument(key), RedisArgument(gate)], ["EXISTS", RedisArgument(key)]])
         #expect(replies == [.integer(1), .integer(0)])
+        await opener.close()
         await pool.close()
     }
 
