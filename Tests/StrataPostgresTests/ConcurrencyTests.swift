@@ -56,7 +56,7 @@ struct ConcurrencyTests {
             // The server statement was cancelled too: the next call does not wait 10 s.
             let (value, next) = try await measure { try await connection.query("select 5")[0].decode(Int.self, at: 0) }
             #expect(value == 5)
-            #expect(next < .seconds(3), "the follow-up query waited \(next)")
+            #expect(next < .seconds(8), "the follow-up query waited \(next) (pg_sleep(10) still running?)")
             #expect(!connection.isClosed)
         }
     }
@@ -110,7 +110,7 @@ struct ConcurrencyTests {
         #expect(error.code == .connectionClosed)
         #expect(error.sqlState == "57P01")
         #expect(error.description.contains("terminating connection due to administrator command"), "\(error)")
-        #expect(elapsed < .seconds(5))
+        #expect(elapsed < .seconds(20))
         let queuedError = try #require(await queued.result.failure as? PostgresError)
         #expect(queuedError.code == .connectionClosed)
 
