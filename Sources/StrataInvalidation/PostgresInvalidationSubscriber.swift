@@ -79,7 +79,7 @@ public final class PostgresInvalidationSubscriber: InvalidationSource, Service, 
     private let logger: Logger
     private let fanout: _Fanout<_OutboxFollower>
     private let metrics: _InvalidationMetrics?
-    private let wake = _Wake()
+    private let wake = WakeSignal()
     /// Awaited before every outbox read after the bootstrap: lets tests hold reads back.
     let _beforeRead = Mutex<(@Sendable () async -> Void)?>(nil)
 

@@ -1,17 +1,20 @@
 import Synchronization
 
 /// A one-slot wake-up: `signal()` wakes the waiter, or the next `wait`, at most once.
-final class WakeSignal: Sendable {
+/// Shared by the worker's loops and the Redis-less subscriber (`package` access).
+package final class WakeSignal: Sendable {
     private struct State {
         var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: CheckedContinuation<Bool, Never>?
         var generation: UInt64 = 0
     }
 
     private let state = Mutex(State())
 
-    func signal() {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+    package init() {}
+
+    package func signal() {
+        let waiter: CheckedContinuation<Bool, Never>? = state.withLock { state in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
@@ -19,11 +22,12 @@ final class WakeSignal: Sendable {
             state.pending = true
             return nil
         }
-        waiter?.resume()
+        waiter?.resume(returning: true)
     }
 
-    /// Returns when signalled, after `timeout`, or when the task is cancelled.
-    func wait(timeout: Duration) async {
+    /// Returns true when signalled, false after `timeout` or when the task is cancelled.
+    @discardableResult
+    package func wait(timeout: Duration) async -> Bool {
         let generation: UInt64? = state.withLock { state in
             if state.pending {
                 state.pending = false
@@ -32,19 +36,20 @@ final class WakeSignal: Sendable {
             state.generation &+= 1
             return state.generation
         }
-        guard let generation else { return }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow: Bool = state.withLock { state in
-                    if state.pending || state.generation != generation {
+        guard let generation else { return true }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let resumeNow: Bool? = state.withLock { state in
+                    if state.pending {
                         state.pending = false
                         return true
                     }
+                    if state.generation != generation { return false }
                     state.waiter = continuation
-                    return false
+                    return nil
                 }
-                if resumeNow {
-                    continuation.resume()
+                if let resumeNow {
+                    continuation.resume(returning: resumeNow)
                     return
                 }
                 Task { [weak self] in
@@ -57,14 +62,15 @@ final class WakeSignal: Sendable {
         }
     }
 
+    /// Ends the wait of `generation` (or any wait, for `nil`) as not signalled.
     private func expire(_ generation: UInt64?) {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+        let waiter: CheckedContinuation<Bool, Never>? = state.withLock { state in
             guard generation == nil || state.generation == generation else { return nil }
             let waiter = state.waiter
             state.waiter = nil
             if waiter == nil, generation == nil { state.generation &+= 1 }
             return waiter
         }
-        waiter?.resume()
+        waiter?.resume(returning: false)
     }
 }

@@ -3,6 +3,7 @@ import StrataCore
 import StrataMem
 import StrataPostgres
 import StrataRedis
+import StrataTestSupport
 import Testing
 @testable import StrataInvalidation
 

@@ -140,20 +140,7 @@ func makeTable(_ pg: PostgresConnection, rows: Int = 10) async throws -> String 
     return name
 }
 
-/// A `strata-worker` process with its own consumer name and Redis namespace.
-final class WorkerProcess: @unchecked Sendable {
-    let consumer: String
-    let namespace: String
-    let logURL: URL
-    private var process: Process?
-
-    init(name: String) {
-        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        consumer = "test-inv-\(name)-\(suffix)"
-        namespace = "tw\(suffix):"
-        logURL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("strata-worker-\(consumer).log")
-    }
-
+extension WorkerProcess {
     var channel: String { L2KeyLayout(namespace: namespace).channel }
 
     /// Registers the consumer at the head of the outbox, so that it does not start with the
@@ -168,35 +155,6 @@ final class WorkerProcess: @unchecked Sendable {
     func unregister(_ pg: PostgresConnection) async throws {
         try await pg.query("delete from strata.consumer_offsets where consumer = $1", consumer)
     }
-
-    func start(postgresURL: String = TestEnvironment.postgresURL, redisURL: String = TestEnvironment.redisURL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.workerBinary)
-        process.arguments = ["--postgres-url", postgresURL, "--redis-url", redisURL,
-                             "--consumer", consumer, "--namespace", namespace,
-                             "--heartbeat-ms", "200", "--log-level", "debug"]
-        if !FileManager.default.fileExists(atPath: logURL.path) {
-            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: logURL)
-        log.seekToEndOfFile()
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
-        self.process = process
-    }
-
-    /// SIGTERM and wait.
-    func stop() {
-        guard let process else { return }
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        process.waitUntilExit()
-        self.process = nil
-    }
-
-    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
-
-    deinit { if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
 
 /// A PostgreSQL and/or a Redis of a test's own (via the project's scripts, on free ports),

@@ -4,6 +4,7 @@ import Strata
 import StrataCore
 import StrataInvalidation
 import StrataPostgres
+import StrataTestSupport
 import Testing
 
 /// The product's promise end to end: two application instances cache an allow; the
@@ -15,7 +16,7 @@ import Testing
         let db = try await connectPostgres()
         let fixture = try await AuthorizationFixture.create(on: db)
         let worker = WorkerProcess(name: "revoke")
-        try worker.start()
+        try worker.start(extraArguments: ["--no-refresh"])
         defer { worker.stop() }
         var subscribers: [RedisInvalidationSubscriber] = []
         var runs: [Task<Void, any Error>] = []

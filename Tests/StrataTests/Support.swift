@@ -198,45 +198,6 @@ final class PrivateRedis: Sendable {
     }
 }
 
-/// A `strata-worker` process with its own consumer name and Redis namespace.
-final class WorkerProcess: @unchecked Sendable {
-    let consumer: String
-    let namespace: String
-    let logURL: URL
-    private var process: Process?
-
-    init(name: String) {
-        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        consumer = "tiered-\(name)-\(suffix)"
-        namespace = "w\(suffix):"
-        logURL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("strata-worker-\(consumer).log")
-    }
-
-    func start(postgresURL: String = TestEnvironment.postgresURL, redisURL: String = TestEnvironment.redisURL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.workerBinary)
-        process.arguments = ["--postgres-url", postgresURL, "--redis-url", redisURL,
-                             "--consumer", consumer, "--namespace", namespace,
-                             "--heartbeat-ms", "200", "--no-refresh", "--log-level", "debug"]
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logURL)
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
-        self.process = process
-    }
-
-    func stop() {
-        guard let process else { return }
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        process.waitUntilExit()
-        self.process = nil
-    }
-
-    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
-
-    deinit { if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-}
 
 /// Rows of the reference domain with ids of their own: one team-owned project, members with
 /// roles, a generation; removed by `remove()`.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import StrataPostgres
 import StrataWorker
+import StrataTestSupport
 import Testing
 
 /// The refresh scheduler against a real PostgreSQL of its own (`ScratchServers`), run

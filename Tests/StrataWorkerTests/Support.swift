@@ -29,73 +29,8 @@ enum TestEnvironment {
     }
 }
 
-/// A `strata-worker` process with its own consumer name and Redis namespace.
-final class WorkerProcess: @unchecked Sendable {
-    let consumer: String
-    let namespace: String
-    let logURL: URL
-    private var process: Process?
-
-    init(name: String) {
-        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        consumer = "test-\(name)-\(suffix)"
-        namespace = "t\(suffix):"
-        logURL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("strata-worker-\(consumer).log")
-    }
-
+extension WorkerProcess {
     var layout: L2KeyLayout { L2KeyLayout(namespace: namespace) }
-
-    func start(extraArguments: [String] = [], postgresURL: String = TestEnvironment.postgresURL,
-               redisURL: String = TestEnvironment.redisURL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.workerBinary)
-        process.arguments = ["--postgres-url", postgresURL, "--redis-url", redisURL,
-                             "--consumer", consumer, "--namespace", namespace,
-                             "--heartbeat-ms", "200", "--log-level", "debug"] + extraArguments
-        if !FileManager.default.fileExists(atPath: logURL.path) {
-            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: logURL)
-        log.seekToEndOfFile()
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
-        self.process = process
-    }
-
-    var isRunning: Bool { process?.isRunning ?? false }
-
-    /// Waits for the process to exit by itself; returns the exit status.
-    @discardableResult
-    func wait() -> Int32 {
-        guard let process else { return 0 }
-        process.waitUntilExit()
-        self.process = nil
-        return process.terminationStatus
-    }
-
-    func signal(_ signal: Int32) { if let process, process.isRunning { kill(process.processIdentifier, signal) } }
-
-    /// SIGTERM and wait; returns the exit status.
-    @discardableResult
-    func stop() -> Int32 {
-        guard let process else { return 0 }
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        process.waitUntilExit()
-        self.process = nil
-        return process.terminationStatus
-    }
-
-    func killHard() {
-        guard let process else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        self.process = nil
-    }
-
-    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
-
-    deinit { if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
 
 /// Polls `condition` until it holds or `timeout` passes.

@@ -2,6 +2,7 @@ import Foundation
 import StrataCore
 import StrataPostgres
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// The invalidation path end to end: real PostgreSQL with the extension, real Redis, the
