@@ -141,11 +141,12 @@ let package = Package(
 
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
         .testTarget(name: "StrataPostgresTests", dependencies: ["StrataPostgres"]),
-        .testTarget(name: "StrataRedisTests", dependencies: ["StrataRedis"]),
+        .testTarget(name: "StrataRedisTests", dependencies: ["StrataRedis", "StrataTestSupport"]),
         .testTarget(
             name: "StrataMemTests",
             dependencies: [
                 "StrataMem",
+                "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

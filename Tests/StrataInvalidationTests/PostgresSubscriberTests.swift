@@ -2,6 +2,7 @@ import Foundation
 import StrataCore
 import StrataMem
 import StrataPostgres
+import StrataTestSupport
 import Testing
 @testable import StrataInvalidation
 
@@ -121,7 +122,7 @@ import Testing
         defer { servers.stop() }
         let pg = try await PostgresConnection.connect(servers.postgresURL)
         let table = try await makeTable(pg)
-        let gate = Gate()
+        let gate = Gate(open: true)
         let h = try await Harness.start(url: servers.postgresURL, healthTimeout: .seconds(600), gate: gate)
         try await h.waitHealthy()
         let cache = h.target.cache

@@ -33,19 +33,6 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(10), _ what: @autoclosure () -> String,
-                _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("timed out after \(timeout) waiting for: \(what())")
-    throw TestFailure("timed out waiting for: \(what())")
-}
-
 /// A logger that prints warnings and worse, so that a failing test shows why.
 func testLogger(_ label: String) -> Logger {
     var logger = Logger(label: label)
@@ -196,36 +183,3 @@ final class ScratchServers: @unchecked Sendable {
     }
 }
 
-/// Parks every caller of `pass()` while closed; tells the test when one is parked.
-final class Gate: Sendable {
-    private struct State {
-        var open = true
-        var parked: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = Mutex(State())
-
-    func close() { state.withLock { $0.open = false } }
-
-    func open() {
-        let parked = state.withLock { state in
-            state.open = true
-            defer { state.parked = [] }
-            return state.parked
-        }
-        for continuation in parked { continuation.resume() }
-    }
-
-    var parkedCount: Int { state.withLock { $0.parked.count } }
-
-    func pass() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resume = state.withLock { state in
-                if state.open { return true }
-                state.parked.append(continuation)
-                return false
-            }
-            if resume { continuation.resume() }
-        }
-    }
-}

@@ -1,6 +1,7 @@
 @testable import StrataL2
 import StrataRedis
 import Synchronization
+import StrataTestSupport
 import Testing
 
 @Suite("L2 with every pooled connection in use")
@@ -74,27 +75,3 @@ func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
     }
 }
 
-/// Suspends tasks until the test opens it.
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-}

@@ -1,4 +1,5 @@
 import StrataMem
+import StrataTestSupport
 import Testing
 
 @Suite("L1 loading")

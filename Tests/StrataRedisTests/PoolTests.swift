@@ -1,5 +1,6 @@
 import StrataRedis
 import Synchronization
+import StrataTestSupport
 import Testing
 
 @Suite("RedisConnectionPool")
@@ -168,31 +169,6 @@ private func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
     while !condition() {
         guard ContinuousClock.now < deadline else { throw TestSetupError("timed out waiting until \(what)") }
         try await Task.sleep(for: .milliseconds(1))
-    }
-}
-
-/// Suspends tasks until the test opens it.
-private final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
     }
 }
 

@@ -3,6 +3,7 @@ import StrataCore
 import StrataL2
 import StrataMem
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// The stale-set race, forced deterministically with the hook between load and write: an
@@ -106,7 +107,7 @@ import Testing
         let gate = Gate()
         let key = CacheKey("profile", 10)
         let loading = Task { try await cache.get(key, policy: Self.policy) { await gate.wait(); return "loaded-before-set" } }
-        try await eventually("the load is running") { gate.waiting == 1 }
+        try await eventually("the load is running") { gate.parkedCount == 1 }
         try await cache.set(key, "set", policy: Self.policy)
         gate.open()
         #expect(try await loading.value == "loaded-before-set")

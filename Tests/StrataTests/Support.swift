@@ -90,47 +90,6 @@ final class CountingLoader<Value: Sendable>: Sendable {
     }
 }
 
-/// A one-shot gate: `wait()` suspends until `open()`.
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if ready { continuation.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Number of callers waiting now.
-    var waiting: Int { state.withLock { $0.waiters.count } }
-}
-
-/// Polls `condition` until it holds or `timeout` passes (for effects of other processes).
-func eventually(timeout: Duration = .seconds(10), _ what: @autoclosure () -> String,
-                _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("timed out after \(timeout) waiting for: \(what())")
-    throw TestFailure("timed out waiting for: \(what())")
-}
-
 /// An invalidation source driven by the test: the health and the invalidations it
 /// delivers are the test's. It stands for the channel only (Redis and PostgreSQL are real).
 final class ScriptedInvalidationSource: InvalidationSource {

@@ -4,6 +4,7 @@ import StrataL2
 import StrataMem
 import StrataPostgres
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// Reads through the layers and promotion into the faster ones, against real Redis and
@@ -107,7 +108,7 @@ import Testing
                     }
                 }
             }
-            try await eventually("19 callers joined the first one's load") { cache.statistics.joinedFlights == 19 && gate.waiting == 1 }
+            try await eventually("19 callers joined the first one's load") { cache.statistics.joinedFlights == 19 && gate.parkedCount == 1 }
             gate.open()
             for try await value in group { #expect(value == "loaded") }
         }
@@ -124,7 +125,7 @@ import Testing
         let calls = CountingLoader("from-a")
         let key = CacheKey("hot", "across")
         let first = Task { try await a.get(key, policy: Self.policy) { await gate.wait(); return calls.load() } }
-        try await eventually("a holds the lease and loads") { gate.waiting == 1 }
+        try await eventually("a holds the lease and loads") { gate.parkedCount == 1 }
         let second = Task { try await b.get(key, policy: Self.policy) { "from-b" } }
         try await eventually("b missed and waits for the lease holder") { b.statistics.l2Misses == 1 }
         gate.open()

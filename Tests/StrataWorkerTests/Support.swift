@@ -33,19 +33,6 @@ extension WorkerProcess {
     var layout: L2KeyLayout { L2KeyLayout(namespace: namespace) }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(10), _ what: @autoclosure () -> String,
-                _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out after \(timeout) waiting for: \(what())")
-    throw WorkerError("timed out waiting for: \(what())")
-}
-
 extension RedisConnection {
     func exists(_ key: String) async throws -> Bool {
         try await send(["EXISTS", RedisArgument(key)]).int == 1
