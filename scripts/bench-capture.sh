@@ -15,6 +15,9 @@
 #   BENCH_ROUNDS   interleaved rounds (default 3)
 #   BENCH_ROWS     rows in bench_items (default 100000)
 #   BENCH_DB       database (default strata_bench; created if missing)
+#   BENCH_WORKER   path to a strata-worker binary: run the real worker (needs Redis at
+#                  $STRATA_REDIS_URL; it drains and prunes the outbox as in production)
+#                  instead of the stand-in that only acknowledges wake-ups
 #   BENCH_PGOPTIONS  extra server options for the pgbench sessions, e.g.
 #                  "-c synchronous_commit=off" to compare CPU cost without WAL flushes
 #
@@ -50,10 +53,24 @@ for variant in $variants; do
     PSQL_DB="$db" strata_psql -v variant="$variant" -v rows="$rows" -f "$bench/setup.sql" >/dev/null
 done
 
-# psql itself in the background (not a shell function), so that $! is its pid
-"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$STRATA_PG_PORT" -U postgres -d "$db" \
-    -f "$bench/worker.sql" >/dev/null 2>&1 &
-worker_pid=$!
+if [ -n "${BENCH_WORKER:-}" ]; then
+    # the real worker: drains into Redis ($STRATA_REDIS_URL) and prunes the outbox every 5 s
+    [ -x "$BENCH_WORKER" ] || die "BENCH_WORKER=$BENCH_WORKER is not an executable (build it: swift build -c release --product strata-worker)"
+    # the worker keeps its cursor in strata.consumer_offsets (migrations)
+    STRATA_DB="$db" STRATA_PG_URL="postgresql://postgres@127.0.0.1:$STRATA_PG_PORT/$db" "$STRATA_ROOT/scripts/migrate.sh" >/dev/null
+    PSQL_DB="$db" strata_psql -qc "delete from strata.consumer_offsets" >/dev/null
+    "$BENCH_WORKER" --postgres-url "postgresql://postgres@127.0.0.1:$STRATA_PG_PORT/$db" \
+        --redis-url "${STRATA_REDIS_URL:-redis://127.0.0.1:$STRATA_REDIS_PORT}" --consumer bench-capture \
+        --no-refresh --log-level warning >"$STRATA_HOME/bench-capture-worker.log" 2>&1 &
+    worker_pid=$!
+    worker_kind="strata-worker ($BENCH_WORKER)"
+else
+    # psql itself in the background (not a shell function), so that $! is its pid
+    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$STRATA_PG_PORT" -U postgres -d "$db" \
+        -f "$bench/worker.sql" >/dev/null 2>&1 &
+    worker_pid=$!
+    worker_kind="stand-in (LISTEN + ack_wakeup every 10 ms, no pruning)"
+fi
 
 # CPU ticks (utime + stime, 1/CLK_TCK s) of the server: its live processes, plus the
 # children the postmaster has reaped (backends of finished connections, autovacuum workers).
@@ -106,8 +123,8 @@ for variant in $variants; do
     for c in $clients; do tps[$variant,$c]="$(printf '%s' "${runs[$variant,$c]}" | median)"; done
 done
 
-printf '\ncapture benchmark: median of %s interleaved runs of %s s, %s rows, shared_preload_libraries=%s, %s\n' \
-    "$rounds" "$seconds" "$rows" "${preload:-none}" "$settings"
+printf '\ncapture benchmark: median of %s interleaved runs of %s s, %s rows, shared_preload_libraries=%s, %s\nworker: %s\n' \
+    "$rounds" "$seconds" "$rows" "${preload:-none}" "$settings" "$worker_kind"
 printf '%-10s' variant
 for c in $clients; do printf ' %12s %9s' "tps(c=$c)" "ratio"; done
 printf '\n'
