@@ -105,7 +105,9 @@ func runCost(keyCount: Int) {
         for _ in 0..<rounds {
             let t = timeParallel(threads) { thread in
                 var found = 0
-                let offset = thread * 997
+                // Half the array apart: the threads do not read the same keys in lockstep
+                // (which would let one bring lines into the shared L3 for the other).
+                let offset = thread * (reads.count / 2)
                 if useCache {
                     for i in 0..<opsPerThread where cacheGet(cache, reads[(i &+ offset) % reads.count]) != nil { found += 1 }
                 } else {
@@ -212,42 +214,4 @@ func runHitLoop(shards: Int?, keyCount: Int = 100_000) {
         bestCache = min(bestCache, t2 - t1)
     }
     print("hitloop keys=\(keyCount) shards=\(cache.shardCount) cache \(f1(Double(bestCache) / 1e6)) ns/op, dict \(f1(Double(bestDict) / 1e6)) ns/op, ratio \(f2(Double(bestCache) / Double(bestDict))) (found \(found))")
-}
-
-/// Read scaling only (`l1-bench scale`): 1 and 2 threads over a pre-filled cache and the
-/// locked dictionary, rounds interleaved, best of 9, for 1,000 and 100,000 keys.
-func runScale() {
-    for keyCount in [1_000, 100_000] {
-        let ops = 2_000_000
-        var rng = SplitMix(seed: 7)
-        let zipf = Zipf(n: keyCount, s: 0.99)
-        let keyOf = { (rank: Int) in (rank &* 2_654_435_761) & 0xFFFF_FFFF }
-        let reads = (0..<(ops + 1_000)).map { _ in keyOf(zipf.sample(&rng)) }
-        var config = L1Configuration<Int, Int>(maximumCount: 2 * keyCount)
-        config.metricsEnabled = false
-        let cache = L1Cache(config)
-        let dictionary = LockedDictionary()
-        for rank in 0..<keyCount {
-            cache.set(keyOf(rank), rank)
-            dictionary.set(keyOf(rank), rank)
-        }
-        var best = [UInt64](repeating: .max, count: 4)  // cache 1, cache 2, dict 1, dict 2
-        for _ in 0..<9 {
-            for (slot, (threads, useCache)) in [(1, true), (2, true), (1, false), (2, false)].enumerated() {
-                let t = timeParallel(threads) { thread in
-                    var found = 0
-                    let offset = thread * 997
-                    if useCache {
-                        for i in 0..<ops where cacheGet(cache, reads[(i &+ offset) % reads.count]) != nil { found += 1 }
-                    } else {
-                        for i in 0..<ops where dictionary.get(reads[(i &+ offset) % reads.count]) != nil { found += 1 }
-                    }
-                    precondition(found > 0)
-                }
-                best[slot] = min(best[slot], t)
-            }
-        }
-        let ns = best.map { Double($0) / Double(ops) }
-        print("scale keys=\(keyCount) shards=\(cache.shardCount): cache 1t \(f1(ns[0])) 2t \(f1(ns[1])) ns/op → \(f2(2 * ns[0] / ns[1]))×; dict 1t \(f1(ns[2])) 2t \(f1(ns[3])) → \(f2(2 * ns[2] / ns[3]))×; hit 1t ratio \(f2(ns[0] / ns[2]))")
-    }
 }

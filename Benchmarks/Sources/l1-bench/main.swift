@@ -5,15 +5,20 @@ import StrataMem
 // cost against a locked Dictionary, and memory per entry.
 //
 //   l1-bench [all|hit-ratio|workloads|cost|memory|scale|hitloop|hitloop-1k] [--bench-dir PATH] [--capacities 100,1000,10000]
+//            [--keys 1000,100000] [--rounds 25]   (scale)
 
 var mode = "all"
 var benchDirOverride: String?
 var capacities = [100, 1000, 10000]
+var scaleKeys = [1_000, 100_000]
+var scaleRounds = 25
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--bench-dir": benchDirOverride = arguments.next()
     case "--capacities": capacities = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
+    case "--keys": scaleKeys = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
+    case "--rounds": scaleRounds = max(1, Int(arguments.next() ?? "") ?? 25)
     default: mode = argument
     }
 }
@@ -27,5 +32,5 @@ if mode == "hitloop" {  // for profilers and quick comparisons, not part of "all
     runHitLoop(shards: 1)
     runHitLoop(shards: nil, keyCount: 1_000)
 }
-if mode == "scale" { runScale() }  // quick read-scaling check, not part of "all"
+if mode == "scale" { runScale(keyCounts: scaleKeys, rounds: scaleRounds) }  // read scaling, not part of "all"
 if mode == "hitloop-1k" { runHitLoop(shards: nil, keyCount: 1_000) }
