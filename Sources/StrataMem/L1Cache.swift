@@ -29,23 +29,26 @@ import Synchronization
 /// any thread or task.
 public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
     // @unchecked: `_stripes` addresses the segments, created in `init`, never moved and
-    // destroyed in `deinit`. Each segment is `_readers` read stripes (a `Mutex<Void>`, its
-    // counters and its read buffer, see `_ReadStripe`) followed by its `_SegmentState`.
-    // Invariant: a read stripe's counters and buffer are accessed only under its own lock;
-    // the segment state is read under at least one of the segment's read locks and mutated
-    // under all of them (`_exclusive`), which writers take in index order — with one
-    // exception: a reader replaying its own full read buffer (`_tryDrain`) mutates the
-    // policy-only state (flag bytes, sketch, queue links, counters) under its read lock
-    // and the segment's try-only replay lock; readers never read that state, and writers,
-    // which do, are excluded by the read lock.
+    // destroyed in `deinit`. Each segment is `_readers` read stripes (a busy flag, its
+    // counters and its read buffer, see `_ReadStripe`), a writer line (`writing` flag and
+    // writer `Mutex`), a replay-lock line, then its `_SegmentState`.
+    // Invariant: a read stripe's counters and buffer are accessed only by the reader that
+    // holds its busy flag or by the segment's writer; the segment state is read by readers
+    // holding a busy flag while `writing` is clear, and mutated only by the writer, which
+    // holds the mutex, has set `writing` and has seen every busy flag clear (`_exclusive`)
+    // — with one exception: a reader replaying its own full read buffer (`_tryDrain`)
+    // mutates the policy-only state (flag bytes, sketch, queue links, counters) under its
+    // busy flag and the segment's try-only replay lock; readers never read that state, and
+    // writers, which do, wait for the busy flag.
     @usableFromInline typealias _State = _SegmentState<Key, Value>
 
     @usableFromInline let _stripes: UnsafeMutableRawPointer
     @usableFromInline let _stripeStride: Int
     @usableFromInline let _stripeMask: Int
     @usableFromInline let _stripeCount: Int
-    /// Read locks per segment (a power of two).
+    /// Read stripes per segment (a power of two) and that minus one.
     @usableFromInline let _readers: Int
+    @usableFromInline let _readerMask: Int
     /// Offset of the segment state in a segment (after its read stripes).
     @usableFromInline let _stateOffset: Int
     /// `_ReadStripe.threadKey`, copied.
@@ -97,15 +100,17 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         }
         _stripeCount = stripes
         _stripeMask = stripes - 1
-        let readers = _ReadStripe.readers(segments: stripes)
+        let readers = _ReadStripe.readers()
         precondition(
-            MemoryLayout<Mutex<Void>>.size <= _ReadStripe.countersOffset
-                && MemoryLayout<_ReadCounters>.size <= _ReadStripe.bufferOffset - _ReadStripe.countersOffset,
+            MemoryLayout<Atomic<UInt32>>.size <= _ReadStripe.countersOffset
+                && MemoryLayout<_ReadCounters>.size <= _ReadStripe.bufferOffset - _ReadStripe.countersOffset
+                && MemoryLayout<Mutex<Void>>.size <= 64 - _ReadStripe.writerMutexOffset,
             "read stripe layout")
         _readers = readers
+        _readerMask = readers - 1
         _threadKey = _ReadStripe.threadKey
-        // The read stripes, one line for the segment's two atomics, then the state.
-        _stateOffset = readers * _ReadStripe.stride + 64
+        // The read stripes, the writer line, the replay-lock line, then the state.
+        _stateOffset = readers * _ReadStripe.stride + 128
         let stride = _stateOffset + ((MemoryLayout<_State>.stride + 127) & ~127)
         _stripeStride = stride
         _stripes = UnsafeMutableRawPointer.allocate(byteCount: stride * stripes, alignment: 128)
@@ -123,15 +128,17 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
             let segment = _stripes + s * stride
             for r in 0..<readers {
                 let stripe = segment + r * _ReadStripe.stride
-                stripe.bindMemory(to: Mutex<Void>.self, capacity: 1).initialize(to: Mutex(()))
+                stripe.bindMemory(to: Atomic<UInt32>.self, capacity: 1).initialize(to: Atomic(0))
                 (stripe + _ReadStripe.countersOffset).bindMemory(to: _ReadCounters.self, capacity: 1)
                     .initialize(to: _ReadCounters(count: 0, hits: 0, misses: 0, dropped: 0))
                 (stripe + _ReadStripe.bufferOffset).bindMemory(to: Int32.self, capacity: _ReadStripe.capacity)
                     .initialize(repeating: -1, count: _ReadStripe.capacity)
             }
-            (segment + _stateOffset - 64).bindMemory(to: Atomic<UInt32>.self, capacity: 2)
+            (segment + _stateOffset - 128).bindMemory(to: Atomic<UInt32>.self, capacity: 1)
                 .initialize(to: Atomic(0))
-            (segment + _stateOffset - 60).bindMemory(to: Atomic<UInt32>.self, capacity: 1)
+            (segment + _stateOffset - 128 + _ReadStripe.writerMutexOffset).bindMemory(to: Mutex<Void>.self, capacity: 1)
+                .initialize(to: Mutex(()))
+            (segment + _stateOffset - 64).bindMemory(to: Atomic<UInt32>.self, capacity: 1)
                 .initialize(to: Atomic(0))
             (segment + _stateOffset).bindMemory(to: _State.self, capacity: 1).initialize(to: state)
         }
@@ -142,10 +149,12 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         for s in 0..<_stripeCount {
             let segment = _stripes + s * _stripeStride
             (segment + _stateOffset).assumingMemoryBound(to: _State.self).deinitialize(count: 1)
+            (segment + _stateOffset - 128).assumingMemoryBound(to: Atomic<UInt32>.self).deinitialize(count: 1)
+            (segment + _stateOffset - 128 + _ReadStripe.writerMutexOffset).assumingMemoryBound(to: Mutex<Void>.self)
+                .deinitialize(count: 1)
             (segment + _stateOffset - 64).assumingMemoryBound(to: Atomic<UInt32>.self).deinitialize(count: 1)
-            (segment + _stateOffset - 60).assumingMemoryBound(to: Atomic<UInt32>.self).deinitialize(count: 1)
             for r in 0..<_readers {
-                (segment + r * _ReadStripe.stride).assumingMemoryBound(to: Mutex<Void>.self).deinitialize(count: 1)
+                (segment + r * _ReadStripe.stride).assumingMemoryBound(to: Atomic<UInt32>.self).deinitialize(count: 1)
             }
         }
         _stripes.deallocate()
@@ -166,9 +175,10 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         _stripes + index &* _stripeStride
     }
 
+    /// A read stripe's busy flag.
     @inlinable @inline(__always)
-    func _lock(_ segment: UnsafeMutableRawPointer, _ reader: Int) -> UnsafeMutablePointer<Mutex<Void>> {
-        (segment + reader &* _ReadStripe.stride).assumingMemoryBound(to: Mutex<Void>.self)
+    func _busy(_ stripe: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        stripe.assumingMemoryBound(to: Atomic<UInt32>.self)
     }
 
     @inlinable @inline(__always)
@@ -176,38 +186,59 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         (segment + _stateOffset).assumingMemoryBound(to: _State.self)
     }
 
-    /// Runs `body` with the segment exclusively: takes all its read locks in order, replays
-    /// the read buffers into the policy, then calls `body`.
-    /// Set while a writer takes or holds all the read locks, so that a reader that finds
-    /// its lock taken waits instead of moving to another read stripe: only contention with
-    /// another reader is a reason to move. A hint, read and written relaxed.
+    /// Set (sequentially consistent) by the segment's writer before it waits for the
+    /// readers, cleared (release) when it is done. See `_ReadStripe`.
     @inlinable @inline(__always)
-    func _exclusiveHint(_ segment: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> {
-        (segment + _stateOffset - 64).assumingMemoryBound(to: Atomic<UInt32>.self)
+    func _writing(_ segment: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        (segment + _stateOffset - 128).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// Excludes writers from each other; readers that meet a writer wait on it.
+    @inlinable @inline(__always)
+    func _writerMutex(_ segment: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Mutex<Void>> {
+        (segment + _stateOffset - 128 + _ReadStripe.writerMutexOffset).assumingMemoryBound(to: Mutex<Void>.self)
     }
 
     /// The replay lock: a try-only spin lock (never waited for) that a reader holding its own
-    /// read lock takes to replay its full buffer. See `_tryDrain`.
+    /// read stripe takes to replay its full buffer. See `_tryDrain`. On its own cache line,
+    /// apart from the writer line that every hit reads.
     @inlinable @inline(__always)
     func _replayLock(_ segment: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> {
-        (segment + _stateOffset - 60).assumingMemoryBound(to: Atomic<UInt32>.self)
+        (segment + _stateOffset - 64).assumingMemoryBound(to: Atomic<UInt32>.self)
     }
 
+    /// Runs `body` with the segment exclusively: takes the writer mutex, sets `writing`,
+    /// waits for every read stripe to be free and replays its buffer into the policy, then
+    /// calls `body`.
     @inlinable
     func _exclusive<T>(_ segment: UnsafeMutableRawPointer, _ body: (inout _State) -> T) -> T {
-        if _readers > 1 { _exclusiveHint(segment).pointee.store(1, ordering: .relaxed) }
-        for r in 0..<_readers { _lock(segment, r).pointee._unsafeLock() }
+        let mutex = _writerMutex(segment)
+        mutex.pointee._unsafeLock()
+        let writing = _writing(segment)
+        writing.pointee.store(1, ordering: .sequentiallyConsistent)
         let state = _state(segment)
-        for r in 0..<_readers { _drain(segment + r &* _ReadStripe.stride, state) }
+        for r in 0..<_readers {
+            let stripe = segment + r &* _ReadStripe.stride
+            if _busy(stripe).pointee.load(ordering: .sequentiallyConsistent) != 0 { Self._waitForReader(_busy(stripe)) }
+            _drain(stripe, state)
+        }
         defer {
-            if _readers > 1 { _exclusiveHint(segment).pointee.store(0, ordering: .relaxed) }
-            var r = _readers
-            while r > 0 {
-                r -= 1
-                _lock(segment, r).pointee._unsafeUnlock()
-            }
+            writing.pointee.store(0, ordering: .releasing)
+            mutex.pointee._unsafeUnlock()
         }
         return body(&state.pointee)
+    }
+
+    /// Waits until a reader clears its busy flag (it holds it for one probe, or one replay of
+    /// its buffer): spins briefly, then yields the processor in case the reader's thread
+    /// was preempted.
+    @usableFromInline
+    static func _waitForReader(_ busy: UnsafeMutablePointer<Atomic<UInt32>>) {
+        var spins = 0
+        while busy.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+            spins += 1
+            if spins > 64 { sched_yield() }
+        }
     }
 
     @inlinable
@@ -216,30 +247,43 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
     }
 
     /// Replays one read stripe's buffered hits into the policy, in order, and moves its
-    /// counters into the segment's. Called by writers with every read lock of the segment
-    /// held, before anything else changes the segment, or by `_tryDrain` with the stripe's
-    /// own lock and the replay lock: either way no write has happened since the hits were
+    /// counters into the segment's. Called by writers with the segment exclusive, before
+    /// anything else changes the segment: no write has happened since the hits were
     /// buffered, so every buffered node is still the entry that was read.
     @inlinable
     func _drain(_ stripe: UnsafeMutableRawPointer, _ state: UnsafeMutablePointer<_State>) {
+        _replay(stripe, state)
         let counters = (stripe + _ReadStripe.countersOffset).assumingMemoryBound(to: _ReadCounters.self)
-        let n = counters.pointee.count
-        if n > 0 {
-            let buffer = (stripe + _ReadStripe.bufferOffset).assumingMemoryBound(to: Int32.self)
-            for k in 0..<n { state.pointee.onAccess(buffer[k]) }
-            counters.pointee.count = 0
-        }
         if counters.pointee.hits | counters.pointee.misses != 0 {
             state.pointee.hits &+= counters.pointee.hits
             state.pointee.misses &+= counters.pointee.misses
-            state.pointee.hitsInSample &+= counters.pointee.dropped
+            // Every hit counted here was replayed (by `_replay`, which does not count it for
+            // the hill climber) or dropped: all of them belong to the climber's sample.
+            state.pointee.hitsInSample &+= counters.pointee.hits
             counters.pointee.hits = 0
             counters.pointee.misses = 0
             counters.pointee.dropped = 0
         }
     }
 
-    /// What a read under a read lock found.
+    /// Replays one read stripe's buffered hits into the policy, in order
+    /// (`_SegmentState.recordAccess`), and empties the buffer. Called by `_drain`, or by
+    /// `_tryDrain` with the stripe's own busy flag and the replay lock: either way no
+    /// write has happened since the hits were buffered, so every buffered node is still
+    /// the entry that was read. Writes only policy state (flag bytes, sketch, LRU links),
+    /// never the segment's counters, so that readers replaying in turn share fewer lines.
+    @inlinable
+    func _replay(_ stripe: UnsafeMutableRawPointer, _ state: UnsafeMutablePointer<_State>) {
+        let counters = (stripe + _ReadStripe.countersOffset).assumingMemoryBound(to: _ReadCounters.self)
+        let n = counters.pointee.count
+        if n > 0 {
+            let buffer = (stripe + _ReadStripe.bufferOffset).assumingMemoryBound(to: Int32.self)
+            for k in 0..<n { state.pointee.recordAccess(buffer[k]) }
+            counters.pointee.count = 0
+        }
+    }
+
+    /// What a read under a read stripe found.
     @usableFromInline
     enum _Read {
         case hit(Value)
@@ -250,34 +294,59 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         case exclusive
     }
 
-    /// The hit path: one read lock, one probe, and the entry's node appended to the read
+    /// Takes a read stripe of `segment` for the calling thread: its own stripe's busy flag,
+    /// with no writer in the segment. Returns nil if that did not work out in
+    /// `_ReadStripe.attempts` tries (the caller then takes the exclusive path).
+    @inlinable @inline(__always)
+    func _enter(_ segment: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+        let index = _ReadStripe.threadIndex(_threadKey)
+        let stripe = segment + (index & _readerMask) &* _ReadStripe.stride
+        if _busy(stripe).pointee.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged {
+            if _writing(segment).pointee.load(ordering: .sequentiallyConsistent) == 0 { return stripe }
+            _busy(stripe).pointee.store(0, ordering: .releasing)
+        }
+        return _enterContended(segment, index)
+    }
+
+    /// `_enter` after its first try failed: waits for a writer (on its mutex) or moves the
+    /// thread to another stripe if a reader holds this one, and tries again.
+    @usableFromInline
+    func _enterContended(_ segment: UnsafeMutableRawPointer, _ firstIndex: Int) -> UnsafeMutableRawPointer? {
+        var index = firstIndex
+        for _ in 1..<_ReadStripe.attempts {
+            if _writing(segment).pointee.load(ordering: .relaxed) != 0 {
+                // A writer has the segment: wait for it to finish.
+                _writerMutex(segment).pointee._unsafeLock()
+                _writerMutex(segment).pointee._unsafeUnlock()
+            }
+            var stripe = segment + (index & _readerMask) &* _ReadStripe.stride
+            if _busy(stripe).pointee.load(ordering: .relaxed) != 0 {
+                // Another reader has this stripe: move this thread to another one.
+                index = _ReadStripe.rehashThread(_threadKey, index)
+                stripe = segment + (index & _readerMask) &* _ReadStripe.stride
+            }
+            if _busy(stripe).pointee.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged {
+                if _writing(segment).pointee.load(ordering: .sequentiallyConsistent) == 0 { return stripe }
+                _busy(stripe).pointee.store(0, ordering: .releasing)
+            }
+        }
+        return nil
+    }
+
+    /// The hit path: one read stripe, one probe, and the entry's node appended to the read
     /// buffer (replayed by the next write, or by this reader when it fills). Writes nothing
-    /// another reader reads.
+    /// another reader reads or writes (but for the replay, once per buffer).
     @inlinable @inline(__always)
     func _read(_ key: Key, _ hash: UInt64, countMiss: Bool, refreshAhead: Int64?) -> _Read {
         let segment = _segment(hash)
-        var stripe = segment
-        if _readers > 1 {
-            var index = _ReadStripe.threadIndex(_threadKey)
-            stripe = segment + (index & (_readers &- 1)) &* _ReadStripe.stride
-            if !stripe.assumingMemoryBound(to: Mutex<Void>.self).pointee._unsafeTryLock() {
-                if _exclusiveHint(segment).pointee.load(ordering: .relaxed) == 0 {
-                    // Another reader has this stripe: move this thread to another one.
-                    index = _ReadStripe.rehashThread(_threadKey, index)
-                    stripe = segment + (index & (_readers &- 1)) &* _ReadStripe.stride
-                }
-                stripe.assumingMemoryBound(to: Mutex<Void>.self).pointee._unsafeLock()
-            }
-        } else {
-            stripe.assumingMemoryBound(to: Mutex<Void>.self).pointee._unsafeLock()
-        }
-        let lock = stripe.assumingMemoryBound(to: Mutex<Void>.self)
+        guard let stripe = _enter(segment) else { return .exclusive }
+        let busy = _busy(stripe)
         let counters = (stripe + _ReadStripe.countersOffset).assumingMemoryBound(to: _ReadCounters.self)
         let state = _state(segment)
         let s = state.pointee.findSlot(key, UInt32(truncatingIfNeeded: hash))
         if s < 0 {
             if countMiss { counters.pointee.misses &+= 1 }
-            lock.pointee._unsafeUnlock()
+            busy.pointee.store(0, ordering: .releasing)
             return .miss
         }
         let slot = state.pointee.slots + s
@@ -285,7 +354,7 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
         if expiresAt != Int64.max {
             let now = _nowNanos()
             if now >= expiresAt || (refreshAhead.map { expiresAt &- now <= $0 } ?? false) {
-                lock.pointee._unsafeUnlock()
+                busy.pointee.store(0, ordering: .releasing)
                 return .exclusive
             }
         }
@@ -298,35 +367,50 @@ public final class L1Cache<Key: Hashable & Sendable, Value: Sendable>: @unchecke
             counters.pointee.count = n &+ 1
             if n &+ 1 == _ReadStripe.capacity { _tryDrain(segment, holding: stripe) }
         } else {
-            // Full: another thread held a read lock when it filled up. Count the hit and
-            // retry the drain every 16 hits (lossy, like Caffeine's read buffer).
+            // Full: another reader was replaying this segment when it filled up. Count the
+            // hit and retry the replay every 16 hits (lossy, like Caffeine's read buffer).
             counters.pointee.dropped &+= 1
             if counters.pointee.dropped & 15 == 0 { _tryDrain(segment, holding: stripe) }
         }
-        lock.pointee._unsafeUnlock()
+        busy.pointee.store(0, ordering: .releasing)
         return .hit(value)
     }
 
-    /// Called with read stripe `holding` locked and its buffer full: replays that buffer
+    /// Called with read stripe `holding` taken and its buffer full: replays that buffer
     /// into the policy if no other reader is replaying (otherwise leaves it for a later try
     /// or the next write). Never waits.
     ///
-    /// Holding a read lock excludes writers (they need every read lock), and the replay
-    /// lock excludes other replays; readers may run concurrently because a replay writes
-    /// only policy state no reader reads: flag bytes, sketch, queue links, and the
-    /// segment's counters (`onAccess`, `resetSketch`), never the slots or the table's
-    /// fields. Only this stripe's buffer is replayed (the others belong to their locks).
+    /// Holding a read stripe excludes writers (they wait for every busy flag), and the
+    /// replay lock excludes other replays; readers may run concurrently because a replay
+    /// writes only policy state no reader reads: flag bytes, sketch, queue links, and the
+    /// sketch's size (`recordAccess`, `resetSketch`), never the slots or the table's
+    /// fields. Only this stripe's buffer is replayed (the others belong to their readers).
+    ///
+    /// First, without the replay lock, it looks at the flags of the buffered entries: if
+    /// every one is saturated (`_Flags.saturated`: a hot entry whose hits no longer change
+    /// anything), replaying is a no-op and the buffer is just emptied. So readers of a hot
+    /// set do not pass the replay lock's cache line between their cores. The flags are
+    /// atomics for this look (`_FlagBytes`); if another reader's replay ages the sketch
+    /// meanwhile, up to one buffer of hits is lost to the policy, as when a buffer is full.
+    /// Exact LRU (`.lru`) reorders on every hit and always replays.
     @inlinable
     func _tryDrain(_ segment: UnsafeMutableRawPointer, holding stripe: UnsafeMutableRawPointer) {
         let state = _state(segment)
-        if _readers == 1 {
-            // This read lock is the only one: it is exclusive already.
-            _drain(stripe, state)
-            return
+        let counters = (stripe + _ReadStripe.countersOffset).assumingMemoryBound(to: _ReadCounters.self)
+        if state.pointee.mode != 2 {
+            let buffer = (stripe + _ReadStripe.bufferOffset).assumingMemoryBound(to: Int32.self)
+            let flags = state.pointee.flagBytes
+            var k = 0
+            let n = counters.pointee.count
+            while k < n, _Flags.saturated(flags[Int(buffer[k])]) { k &+= 1 }
+            if k == n {
+                counters.pointee.count = 0
+                return
+            }
         }
         let replay = _replayLock(segment)
         guard replay.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return }
-        _drain(stripe, state)
+        _replay(stripe, state)
         replay.pointee.store(0, ordering: .releasing)
     }
 

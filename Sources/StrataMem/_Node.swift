@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An entry's policy record, stored by value in its segment's node array and addressed by
 /// index. The key, value and deadline a hit needs live in the hash table's slot (`_Slot`);
 /// the node holds what only writes and eviction touch (48 bytes whatever the key and value).
@@ -64,6 +66,43 @@ enum _Queue {
     @usableFromInline static let protected: UInt8 = 3
 }
 
+/// A segment's dense array of `_Flags` bytes, one per node, stored as atomics and accessed
+/// with relaxed loads and stores (plain byte loads and stores on x86 and ARM): a reader may
+/// look at the flags of the entries in its read buffer (`L1Cache._tryDrain`) while another
+/// reader's replay changes other entries' flags. Everything else about them is ordered by
+/// the segment's locks, as before.
+@usableFromInline
+struct _FlagBytes {
+    @usableFromInline let base: UnsafeMutablePointer<Atomic<UInt8>>
+
+    @usableFromInline
+    init(capacity: Int) {
+        base = .allocate(capacity: capacity)
+        for i in 0..<capacity { (base + i).initialize(to: Atomic(0)) }
+    }
+
+    @inlinable
+    subscript(i: Int) -> UInt8 {
+        @inline(__always) get { (base + i).pointee.load(ordering: .relaxed) }
+        @inline(__always) nonmutating set { (base + i).pointee.store(newValue, ordering: .relaxed) }
+    }
+
+    /// A copy with room for `newCapacity` nodes, keeping the first `used` flags; frees this one.
+    @usableFromInline
+    func grown(from capacity: Int, to newCapacity: Int, keeping used: Int) -> _FlagBytes {
+        let fresh = _FlagBytes(capacity: newCapacity)
+        for i in 0..<used { fresh[i] = self[i] }
+        deallocate(capacity: capacity)
+        return fresh
+    }
+
+    @usableFromInline
+    func deallocate(capacity: Int) {
+        base.deinitialize(count: capacity)
+        base.deallocate()
+    }
+}
+
 @usableFromInline
 enum _Flags {
     @usableFromInline static let tagged: UInt8 = 1
@@ -75,6 +114,11 @@ enum _Flags {
     /// The top four bits count hits not yet added to the frequency sketch (see `onAccess`).
     @usableFromInline static let pendingUnit: UInt8 = 16
     @usableFromInline static let pendingShift: UInt8 = 4
+
+    /// Accessed, pending count full and sketch saturated: replaying another hit of the
+    /// entry changes nothing (see `_SegmentState.recordAccess`).
+    @inlinable @inline(__always)
+    static func saturated(_ flags: UInt8) -> Bool { flags & 0xF6 == 0xF6 }
 }
 
 /// Why an entry left the cache.

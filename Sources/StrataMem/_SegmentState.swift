@@ -17,7 +17,7 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
     /// Each node's `_Flags` byte, apart from the node: the only policy state a hit changes,
     /// so replaying buffered hits touches one byte per entry in a dense array (100 KB per
     /// 100,000 entries) instead of each entry's node.
-    @usableFromInline var flagBytes: UnsafeMutablePointer<UInt8>
+    @usableFromInline var flagBytes: _FlagBytes
     @usableFromInline var sketch: UnsafeMutablePointer<UInt64>
     @usableFromInline var hits: Int = 0
     @usableFromInline var hitsInSample: Int = 0
@@ -95,7 +95,7 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
         self.queueOffset = MemoryLayout<_Node>.offset(of: \_Node.queue)!
         nodeCapacity = 16
         nodes = Self.allocateNodes(16)
-        flagBytes = .allocate(capacity: 16)
+        flagBytes = _FlagBytes(capacity: 16)
         slotMask = 31
         slots = Self.allocateSlots(32)
         lists = .allocate(capacity: 4)
@@ -132,7 +132,7 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
             (slots + s).deinitialize(count: 1)
         }
         nodes.deallocate()
-        flagBytes.deallocate()
+        flagBytes.deallocate(capacity: nodeCapacity)
         slots.deallocate()
         lists.deinitialize(count: 4)
         lists.deallocate()
@@ -199,10 +199,7 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
         (fresh).moveInitialize(from: nodes, count: used)  // trivial type: a copy
         nodes.deallocate()
         nodes = fresh
-        let freshFlags = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-        freshFlags.moveInitialize(from: flagBytes, count: used)
-        flagBytes.deallocate()
-        flagBytes = freshFlags
+        flagBytes = flagBytes.grown(from: nodeCapacity, to: newCapacity, keeping: used)
         nodeCapacity = newCapacity
     }
 
@@ -383,17 +380,27 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
     /// mode reorders eagerly (it is exact LRU).
     @inlinable
     mutating func onAccess(_ i: Int32) {
+        recordAccess(i)
+        hitsInSample &+= 1
+    }
+
+    /// `onAccess` without counting the hit for the hill climber: the replay of a read buffer,
+    /// whose hits are counted in `hitsInSample` when the writer folds the stripe's counters
+    /// in (`L1Cache._drain`), before any `climb()`. So a reader's replay writes the entries'
+    /// flag bytes and, once per 15 hits of an entry, the sketch and its size — not the
+    /// counters that every replay would otherwise pass between the cores.
+    @inlinable
+    mutating func recordAccess(_ i: Int32) {
         let n = nodes + Int(i)
         if mode == 2 {
             moveToTail(i)
             return
         }
         let flags = flagBytes[Int(i)]
-        if flags & 0xF6 == 0xF6 {
+        if _Flags.saturated(flags) {
             // Accessed, pending count full and sketch saturated: counting more changes
             // nothing, so leave the node untouched. A hot entry read from several cores then
             // stays in all their caches instead of bouncing between them.
-            hitsInSample &+= 1
             return
         }
         if flags >= 0xF0 {
@@ -406,7 +413,6 @@ struct _SegmentState<Key: Hashable & Sendable, Value: Sendable>: ~Copyable {
         } else {
             flagBytes[Int(i)] = (flags | _Flags.accessed) &+ _Flags.pendingUnit
         }
-        hitsInSample &+= 1
     }
 
     /// Adds node `i`'s pending hits to the sketch.
