@@ -148,14 +148,17 @@ import Testing
     }
 
     @Test func noHeartbeatWithinTheTimeoutIsUnhealthyAndAnIntactSequenceRecoversWithoutDropping() async throws {
-        let h = try await Harness.start(heartbeatTimeout: .seconds(2))
+        // The timeout is also the margin for the second half: message 2 must reach the renewed
+        // subscription before the timeout fires again (a second resubscription could miss it).
+        // 5 s keeps that far above a loaded machine's scheduling delays.
+        let h = try await Harness.start(heartbeatTimeout: .seconds(5))
         let beforeFirst = h.target.now()
         try await h.publish(1)
         try await h.waitHealthy()
         let afterFirst = h.target.now()
 
         // Silence: no message for the timeout.
-        try await eventually("unhealthy after the heartbeat timeout") { h.subscriber.statistics.timeouts >= 1 }
+        try await eventually(timeout: .seconds(30), "unhealthy after the heartbeat timeout") { h.subscriber.statistics.timeouts >= 1 }
         guard case .unhealthy(let since) = h.subscriber.health else {
             Issue.record("healthy without heartbeats")
             return
