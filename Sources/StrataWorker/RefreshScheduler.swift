@@ -154,10 +154,14 @@ public final class RefreshScheduler: Service, Sendable {
             """
             select to_regprocedure('strata.refresh_candidates()') is not null,
                    exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                            where n.nspname = 'strata' and p.proname = 'record_performance')
+                            where n.nspname = 'strata' and p.proname = 'record_performance'),
+                   to_regprocedure('strata.refresh_view_if_due(text)') is not null
             """)
         let hasViews = try found.first?.decode(Bool.self, at: 0) ?? false
         let hasPerformance = try found.first?.decode(Bool.self, at: 1) ?? false
+        // 0011: re-checks under the view's lock that the refresh is still due (another
+        // scheduler may have just done it); without it, refresh_view() as before.
+        let refreshFunction = try found.first?.decode(Bool.self, at: 2) ?? false ? "strata.refresh_view_if_due" : "strata.refresh_view"
         let refreshing = configuration.refreshEnabled && hasViews
         if configuration.refreshEnabled && !hasViews {
             logger.warning("the database has no L3 view registry (strata.refresh_candidates): refresh scheduling is off; apply the migrations (make migrate)")
@@ -218,7 +222,7 @@ public final class RefreshScheduler: Service, Sendable {
                         planner.finished(start.view, outcome: .abandoned, now: now())
                         continue
                     }
-                    let outcome = try await refresh(pg, start, startedAt: now(), pendingFailure: &pendingFailure)
+                    let outcome = try await refresh(pg, refreshFunction, start, startedAt: now(), pendingFailure: &pendingFailure)
                     planner.finished(start.view, outcome: outcome, now: now())
                 }
                 if !plan.starts.isEmpty { continue }      // look again at once: more may be due
@@ -261,7 +265,7 @@ public final class RefreshScheduler: Service, Sendable {
 
     /// Runs one refresh and logs and records its outcome. Throws only when the connection
     /// is lost (the failure is then left in `pendingFailure` for the next session).
-    private func refresh(_ pg: PostgresConnection, _ start: RefreshPlanner.Start, startedAt: Date,
+    private func refresh(_ pg: PostgresConnection, _ refreshFunction: String, _ start: RefreshPlanner.Start, startedAt: Date,
                          pendingFailure: inout PendingFailure?) async throws -> RefreshPlanner.Outcome {
         let clock = ContinuousClock()
         let began = clock.now
@@ -271,7 +275,7 @@ public final class RefreshScheduler: Service, Sendable {
                 try await pg.query(
                     """
                     select outcome, rows, marks_cleared, extract(epoch from duration)::float8, error
-                      from strata.refresh_view($1)
+                      from \(refreshFunction)($1)
                     """, view)
             }
             guard let row = rows.first else { throw WorkerError("strata.refresh_view returned no row") }
