@@ -173,7 +173,7 @@ struct ConcurrencyTests {
                 // Other async work, on the cooperative pool, while every waiter is blocked on the server.
                 var waiting = 0
                 while waiting < count {
-                    await Task.yield()
+                    try await Task.sleep(for: .milliseconds(5))
                     let rows = try await control.query(
                         "select count(*)::int8 from pg_locks where locktype = 'advisory' and not granted and pid = any($1)", pids)
                     waiting = Int(try rows[0].decode(Int64.self, at: 0))

@@ -15,12 +15,14 @@ struct PoolTests {
         let gate = key + ":gate"
         let opener = try await RedisConnection.connect(try TestEnvironment.configuration())
         let gauge = Gauge()
+        let full = Gate()   // opened by the task that brings the count of held connections to 3
         let clientIDs = try await withThrowingTaskGroup(of: Int64?.self) { group in
             for _ in 0..<40 {
                 group.addTask {
                     try await pool.withConnection { connection in
                         let now = gauge.inUse.add(1, ordering: .relaxed).newValue
                         gauge.peak.max(now, ordering: .relaxed)
+                        if now == 3 { full.open() }
                         defer { gauge.inUse.subtract(1, ordering: .relaxed) }
                         try await connection.send("INCR", RedisArgument(key))
                         let passed = try await connection.send("BLPOP", RedisArgument(gate), "20")
@@ -30,7 +32,7 @@ struct PoolTests {
                 }
             }
             group.addTask {
-                while gauge.peak.load(ordering: .relaxed) < 3 { await Task.yield() }
+                await full.wait()
                 _ = try await opener.send(["RPUSH", RedisArgument(gate)] + (0..<40).map { RedisArgument($0) })
                 return nil
             }
