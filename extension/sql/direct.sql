@@ -100,6 +100,27 @@ SELECT strata.invalidate(ARRAY['forbidden']);
 SELECT strata.invalidate(ARRAY['allowed']) IS NOT NULL AS written;
 ALTER TABLE strata.change_log DROP CONSTRAINT regress_no_forbidden;
 
+-- A NOT NULL added to the outbox is enforced as by INSERT (strata.invalidate()
+-- writes no source); rows that satisfy it are still written.
+SELECT reset_outbox();
+ALTER TABLE strata.change_log ALTER COLUMN source SET NOT NULL;
+SELECT strata.invalidate(ARRAY['no-source']);
+UPDATE direct_items SET team = 13 WHERE id = 7;
+ALTER TABLE strata.change_log ALTER COLUMN source DROP NOT NULL;
+SELECT op, keys FROM strata.change_log WHERE 'd:7' = ANY (keys);
+
+-- A plain index added to the outbox is maintained too.
+CREATE INDEX regress_source_seq ON strata.change_log (source, seq);
+SELECT reset_outbox();
+SELECT strata.invalidate(ARRAY['plain:1']) IS NOT NULL AS written;
+UPDATE direct_items SET team = 14 WHERE id = 8;
+SELECT bt_index_check('strata.regress_source_seq', true) AS plain_index,
+       bt_index_check('strata.change_log_pkey', true) AS change_log_pkey;
+SET enable_seqscan = off;
+SELECT op, keys FROM strata.change_log WHERE source = 'public.direct_items' ORDER BY seq;
+RESET enable_seqscan;
+DROP INDEX strata.regress_source_seq;
+
 -- Indexes added to the outbox (expression, partial) are maintained.
 CREATE INDEX regress_first_key ON strata.change_log ((keys[1])) WHERE op = 'M';
 SELECT reset_outbox();

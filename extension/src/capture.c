@@ -4,7 +4,7 @@
  *		against OLD and NEW rows and writes the keys not yet written in this
  *		transaction to the outbox.
  *
- * Per transaction (memory in TopTransactionContext, dropped at commit/abort):
+ * Per transaction (emptied at commit/abort):
  *	- a dedup set of every key, prefix and mark already written, each with the
  *	  table it counts for and the subtransaction that wrote it;
  *	- per table, the number of distinct entries written and whether the table
@@ -44,8 +44,19 @@ typedef struct TableState
 	SubTransactionId collapsed_sub; /* Invalid: not collapsed */
 } TableState;
 
+/*
+ * The two tables live as long as the backend (creating them for every
+ * writing transaction was a measurable part of the trigger's cost) and are
+ * emptied when the transaction ends; the dedup strings are in key_cxt, reset
+ * then.  A transaction that wrote many entries leaves tables with many
+ * buckets behind: those are dropped instead and made anew when needed.
+ */
+#define STATE_KEEP_ENTRIES	256
+
+static MemoryContext key_cxt = NULL;
 static HTAB *dedup = NULL;
 static HTAB *tables = NULL;
+static bool state_used = false;	/* entries added in this transaction */
 
 static uint32
 dedup_hash(const void *key, Size keysize)
@@ -66,30 +77,65 @@ ensure_state(void)
 {
 	HASHCTL		ctl;
 
-	if (dedup != NULL)
-		return;
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(DedupEntry);
-	ctl.hash = dedup_hash;
-	ctl.match = dedup_match;
-	ctl.hcxt = TopTransactionContext;
-	/* small: most transactions write a few keys (the tables grow as needed) */
-	dedup = hash_create("strata dedup", 32, &ctl,
-						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	if (key_cxt == NULL)
+		key_cxt = AllocSetContextCreate(TopMemoryContext, "strata capture keys",
+										ALLOCSET_SMALL_SIZES);
+	if (dedup == NULL)
+	{
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(DedupEntry);
+		ctl.hash = dedup_hash;
+		ctl.match = dedup_match;
+		ctl.hcxt = TopMemoryContext;
+		/* small: most transactions write a few keys (it grows as needed) */
+		dedup = hash_create("strata dedup", 32, &ctl,
+							HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	if (tables == NULL)
+	{
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(TableState);
+		ctl.hcxt = TopMemoryContext;
+		tables = hash_create("strata tables", 8, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	state_used = true;
+}
 
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(TableState);
-	ctl.hcxt = TopTransactionContext;
-	tables = hash_create("strata tables", 8, &ctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+/* Removes every entry of a table (removing the entry just returned is allowed). */
+static void
+hash_clear(HTAB *h)
+{
+	HASH_SEQ_STATUS status;
+	void	   *e;
+
+	hash_seq_init(&status, h);
+	while ((e = hash_seq_search(&status)) != NULL)
+		hash_search(h, e, HASH_REMOVE, NULL);
 }
 
 void
 strata_capture_xact_end(void)
 {
-	/* the memory goes with TopTransactionContext */
-	dedup = NULL;
-	tables = NULL;
+	if (state_used)
+	{
+		if (hash_get_num_entries(dedup) > STATE_KEEP_ENTRIES ||
+			hash_get_num_entries(tables) > STATE_KEEP_ENTRIES)
+		{
+			hash_destroy(dedup);
+			hash_destroy(tables);
+			dedup = NULL;
+			tables = NULL;
+		}
+		else
+		{
+			/* before the reset: removing compares the key strings */
+			hash_clear(dedup);
+			hash_clear(tables);
+		}
+		MemoryContextReset(key_cxt);
+		state_used = false;
+	}
 	strata_rules_reset_use();
 }
 
@@ -100,7 +146,7 @@ strata_capture_subxact_abort(SubTransactionId subid)
 	DedupEntry *d;
 	TableState *t;
 
-	if (dedup == NULL)
+	if (!state_used)
 		return;
 	hash_seq_init(&status, dedup);
 	while ((d = hash_seq_search(&status)) != NULL)
@@ -316,7 +362,7 @@ capture_row(StrataRules *r, TableState *ts, TriggerData *td)
 	subid = GetCurrentSubTransactionId();
 	foreach(lc, dkeys)
 	{
-		char	   *dk = MemoryContextStrdup(TopTransactionContext, (char *) lfirst(lc));
+		char	   *dk = MemoryContextStrdup(key_cxt, (char *) lfirst(lc));
 		bool		found;
 		DedupEntry *d = hash_search(dedup, &dk, HASH_ENTER, &found);
 

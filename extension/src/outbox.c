@@ -3,12 +3,13 @@
  *		Writing the outbox (strata.change_log) and the dirty marks
  *		(strata.dirty_marks), and strata.invalidate().
  *
- * Rows are inserted directly: the tuple is formed here and handed to the
- * table AM (heap insert), then to every index of the table through the
+ * Rows are inserted directly: the tuple is formed here and handed to
+ * heap_insert() and index_insert() (see DirectInsert: while the table and its
+ * indexes are as the extension made them), or to the table AM and the
  * executor's ExecInsertIndexTuples() (unique checks, partial and expression
- * indexes as for any INSERT), and NOT NULL / CHECK constraints are checked
- * with ExecConstraints().  No query is planned or started: that was most of
- * the capture trigger's own cost when it went through SPI.
+ * indexes as for any INSERT) with NOT NULL / CHECK constraints checked by
+ * ExecConstraints().  No query is planned or started: that was most of the
+ * capture trigger's own cost when it went through SPI.
  *
  * The direct path is taken only while the table looks exactly as the
  * extension created it: a plain table whose live columns are the known ones
@@ -32,11 +33,16 @@
  */
 #include "strata.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
@@ -46,6 +52,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "nodes/makefuncs.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -289,16 +296,97 @@ direct_insert_ok(Relation rel, const KnownColumn *known, int nknown, ColumnMap *
 	return map->columns_ok;
 }
 
-/* An open table with its indexes, ready for direct inserts. */
+/*
+ * An open table with its indexes, ready for direct inserts.
+ *
+ * Two ways to insert a row, chosen when the table is opened:
+ *	- lean: a heap table with no CHECK constraint whose indexes are all plain
+ *	  btrees (key columns only: no expression, no predicate, no exclusion
+ *	  constraint, unique ones checked immediately), as the extension creates
+ *	  the outbox and the marks table.  The row goes straight to heap_insert()
+ *	  and index_insert(), with the index values taken from the row itself:
+ *	  no executor state, result relation or slot is built for it.
+ *	- executor: everything else the direct path accepts (expression or
+ *	  partial indexes, CHECK constraints, other access methods): the table
+ *	  goes through ExecConstraints() and ExecInsertIndexTuples().
+ * A lean table falls back to the executor for a row with a NULL in a NOT
+ * NULL column, so that the error is the one an INSERT reports.
+ */
 typedef struct DirectInsert
 {
 	Relation	rel;
+	CommandId	cid;
+	ColumnMap	map;			/* a copy: invalidations may reset the cache */
+	/* lean: the open indexes (NULL when the table is not lean) */
+	int			nindexes;
+	Relation   *indexes;
+	/* executor: built on first use */
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
-	CommandId	cid;
-	ColumnMap	map;			/* a copy: invalidations may reset the cache */
 } DirectInsert;
+
+/* A btree on key columns only, unique checks immediate: lean inserts can feed it. */
+static bool
+plain_btree(Relation index)
+{
+	Form_pg_index ind = index->rd_index;
+	int			i;
+
+	if (index->rd_rel->relam != BTREE_AM_OID || ind->indisexclusion ||
+		(ind->indisunique && !ind->indimmediate))
+		return false;
+	if (!heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
+		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
+		return false;
+	for (i = 0; i < ind->indnatts; i++)
+		if (ind->indkey.values[i] <= 0)
+			return false;
+	return true;
+}
+
+/* Opens the indexes for lean inserts; false (nothing left open) if the table is not lean. */
+static bool
+lean_begin(DirectInsert *di)
+{
+	TupleConstr *constr = RelationGetDescr(di->rel)->constr;
+	List	   *oids;
+	ListCell   *lc;
+	int			n = 0;
+
+	if (di->rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		(constr != NULL && constr->num_check > 0))
+		return false;
+	oids = RelationGetIndexList(di->rel);
+	di->indexes = palloc(sizeof(Relation) * Max(list_length(oids), 1));
+	foreach(lc, oids)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+
+		di->indexes[n++] = index;
+		if (!plain_btree(index))
+		{
+			while (n > 0)
+				index_close(di->indexes[--n], NoLock);
+			pfree(di->indexes);
+			di->indexes = NULL;
+			return false;
+		}
+	}
+	di->nindexes = n;
+	return true;
+}
+
+static void
+executor_begin(DirectInsert *di)
+{
+	di->estate = CreateExecutorState();
+	di->rri = makeNode(ResultRelInfo);
+	/* range table index 0: no permission info (none is checked) */
+	InitResultRelInfo(di->rri, di->rel, 0, NULL, 0);
+	ExecOpenIndices(di->rri, false);
+	di->slot = MakeSingleTupleTableSlot(RelationGetDescr(di->rel), &TTSOpsHeapTuple);
+}
 
 /*
  * Opens relid for direct inserts; returns false (and leaves it closed) when
@@ -313,6 +401,7 @@ direct_begin(DirectInsert *di, Oid relid, const KnownColumn *known, int nknown,
 		PreventCommandIfReadOnly("INSERT");
 	PreventCommandIfParallelMode("INSERT");
 
+	memset(di, 0, sizeof(*di));
 	di->rel = table_open(relid, RowExclusiveLock);
 	if (!direct_insert_ok(di->rel, known, nknown, map))
 	{
@@ -320,21 +409,74 @@ direct_begin(DirectInsert *di, Oid relid, const KnownColumn *known, int nknown,
 		return false;
 	}
 	di->map = *map;
-	di->estate = CreateExecutorState();
-	di->rri = makeNode(ResultRelInfo);
-	/* range table index 0: no permission info (none is checked) */
-	InitResultRelInfo(di->rri, di->rel, 0, NULL, 0);
-	ExecOpenIndices(di->rri, false);
-	di->slot = MakeSingleTupleTableSlot(RelationGetDescr(di->rel), &TTSOpsHeapTuple);
 	di->cid = GetCurrentCommandId(true);
+	if (!lean_begin(di))
+		executor_begin(di);
 	return true;
+}
+
+/* A NULL where the table says NOT NULL: the executor reports it. */
+static bool
+violates_not_null(Relation rel, bool *nulls)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	if (desc->constr == NULL || !desc->constr->has_not_null)
+		return false;
+	for (i = 0; i < desc->natts; i++)
+		if (nulls[i] && TupleDescAttr(desc, i)->attnotnull)
+			return true;
+	return false;
+}
+
+static void
+lean_insert(DirectInsert *di, Datum *values, bool *nulls)
+{
+	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(di->rel), values, nulls);
+	int			i;
+
+	heap_insert(di->rel, tuple, di->cid, 0, NULL);
+	for (i = 0; i < di->nindexes; i++)
+	{
+		Relation	index = di->indexes[i];
+		Form_pg_index ind = index->rd_index;
+		Datum		ivalues[INDEX_MAX_KEYS];
+		bool		inulls[INDEX_MAX_KEYS];
+		int			k;
+
+		if (!ind->indisready)
+			continue;			/* being built concurrently: not yet */
+		for (k = 0; k < ind->indnatts; k++)
+		{
+			AttrNumber	att = ind->indkey.values[k];
+
+			ivalues[k] = values[att - 1];
+			inulls[k] = nulls[att - 1];
+		}
+		index_insert(index, ivalues, inulls, &tuple->t_self, di->rel,
+					 ind->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false,
+					 makeIndexInfo(ind->indnatts, ind->indnkeyatts, BTREE_AM_OID,
+								   NIL, NIL, ind->indisunique,
+								   ind->indnullsnotdistinct, true, false));
+	}
+	heap_freetuple(tuple);
 }
 
 static void
 direct_insert(DirectInsert *di, Datum *values, bool *nulls)
 {
-	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(di->rel), values, nulls);
+	HeapTuple	tuple;
 
+	if (di->indexes != NULL && !violates_not_null(di->rel, nulls))
+	{
+		lean_insert(di, values, nulls);
+		return;
+	}
+	if (di->estate == NULL)
+		executor_begin(di);
+	tuple = heap_form_tuple(RelationGetDescr(di->rel), values, nulls);
 	ExecStoreHeapTuple(tuple, di->slot, true);
 	if (di->rel->rd_att->constr)
 		ExecConstraints(di->rri, di->slot, di->estate);
@@ -356,10 +498,17 @@ direct_insert(DirectInsert *di, Datum *values, bool *nulls)
 static void
 direct_end(DirectInsert *di)
 {
-	ExecDropSingleTupleTableSlot(di->slot);
-	ExecCloseIndices(di->rri);
-	FreeExecutorState(di->estate);
-	/* the lock is kept until the end of the transaction */
+	int			i;
+
+	/* the locks are kept until the end of the transaction */
+	for (i = 0; i < di->nindexes; i++)
+		index_close(di->indexes[i], NoLock);
+	if (di->estate != NULL)
+	{
+		ExecDropSingleTupleTableSlot(di->slot);
+		ExecCloseIndices(di->rri);
+		FreeExecutorState(di->estate);
+	}
 	table_close(di->rel, NoLock);
 }
 
