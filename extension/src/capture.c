@@ -180,9 +180,11 @@ render_tuple(StrataRules *r, HeapTuple tuple, TupleDesc desc, RowKeys *out)
 	char	  **vals = palloc0(sizeof(char *) * Max(r->ncols, 1));
 	bool	   *done = palloc0(sizeof(bool) * Max(r->ncols, 1));
 	StringInfoData buf;
+	StringInfoData esc;
 	int			i;
 
 	initStringInfo(&buf);
+	initStringInfo(&esc);
 	for (i = 0; i < r->nkeys + r->nmarks; i++)
 	{
 		StrataTemplate *t = &r->templates[i];
@@ -224,11 +226,10 @@ render_tuple(StrataRules *r, HeapTuple tuple, TupleDesc desc, RowKeys *out)
 				if (!isnull)
 				{
 					char	   *raw = OutputFunctionCall(&r->outfuncs[seg->col], d);
-					StringInfoData esc;
 
-					initStringInfo(&esc);
+					resetStringInfo(&esc);
 					strata_escape_value(&esc, raw, strlen(raw));
-					vals[seg->col] = esc.data;
+					vals[seg->col] = pnstrdup(esc.data, esc.len);
 				}
 			}
 			if (vals[seg->col] == NULL)
@@ -265,10 +266,13 @@ filter_new(List *in, char kind, List **out, List **dkeys)
 	foreach(lc, in)
 	{
 		char	   *k = (char *) lfirst(lc);
-		char	   *dk = psprintf("%c%s", kind, k);
+		size_t		len = strlen(k);
+		char	   *dk = palloc(len + 2);
 		ListCell   *lc2;
 		bool		seen = false;
 
+		dk[0] = kind;
+		memcpy(dk + 1, k, len + 1);
 		if (hash_search(dedup, &dk, HASH_FIND, NULL) != NULL)
 			continue;
 		foreach(lc2, *dkeys)
