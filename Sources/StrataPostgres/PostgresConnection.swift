@@ -122,6 +122,34 @@ public final class PostgresConnection: Sendable {
         return PostgresRows(result)
     }
 
+    /// Runs one statement as a prepared statement of this connection: the server parses and
+    /// plans `sql` on its first use here and afterwards only binds and executes it, which
+    /// saves the planning of statements that run again and again (a worker's polling
+    /// queries). Otherwise as ``query(_:_:)``.
+    ///
+    /// The connection keeps one server-side statement per distinct `sql` and parameter types
+    /// for its lifetime, so pass a fixed SQL text, never one built from values. If the
+    /// statement is gone (`DEALLOCATE ALL`, `DISCARD ALL`) or a schema change altered its
+    /// result columns, it is prepared anew once, transparently.
+    ///
+    /// ```swift
+    /// let rows = try await connection.preparedQuery("select seq from strata.change_log where seq > $1 order by seq limit 100", cursor)
+    /// ```
+    @discardableResult
+    public func preparedQuery(_ sql: String, _ parameters: (any PostgresEncodable & Sendable)?...) async throws -> PostgresRows {
+        try await preparedQuery(sql, parameters: parameters)
+    }
+
+    /// Runs one prepared statement with an array of parameters; see ``preparedQuery(_:_:)``.
+    @discardableResult
+    public func preparedQuery(_ sql: String, parameters: [(any PostgresEncodable & Sendable)?]) async throws -> PostgresRows {
+        let (values, types) = try Self._encode(parameters)
+        guard let result = try await _run(.prepared(sql: sql, parameters: values, types: types)) else {
+            throw PostgresError(code: .protocolViolation, message: "the server sent no result")
+        }
+        return PostgresRows(result)
+    }
+
     /// Runs one or more `;`-separated statements with the simple query protocol, without
     /// parameters, discarding any rows. Several statements run in one implicit transaction
     /// unless they contain their own `BEGIN`/`COMMIT`.

@@ -33,6 +33,13 @@ final class _ConnectionLoop {
     private var cancelSent = false
     private var needsFlush = false
     private var copyOutActive = false
+    /// Statements prepared on this connection, by SQL and parameter types.
+    private var statements: [_StatementKey: String] = [:]
+    private var statementCounter = 0
+    /// The current request's statement while its `Parse` runs (the execution follows).
+    private var preparing: (key: _StatementKey, name: String)?
+    /// The current request's prepared statement was found gone and prepared again once.
+    private var reprepared = false
     /// The last FATAL/PANIC notice; the server sends one before it closes an idle session.
     private var lastFatalNotice: String?
     private var lastFatalSQLState: String?
@@ -191,6 +198,8 @@ final class _ConnectionLoop {
         currentError = nil
         cancelSent = false
         copyOutActive = false
+        preparing = nil
+        reprepared = false
         let sent: Int32
         switch request.kind {
         case .simple(let sql):
@@ -201,14 +210,67 @@ final class _ConnectionLoop {
                     PQsendQueryParams(conn, sql, Int32(parameters.count), types.baseAddress, values, nil, nil, 0)
                 }
             }
+        case .prepared(let sql, let parameters, let types):
+            sent = sendPrepared(sql: sql, parameters: parameters, types: types)
         }
         guard sent == 1 else {
-            let bad = PQstatus(conn) == CONNECTION_BAD
-            currentError = PostgresError(code: bad ? .connectionClosed : .protocolViolation, message: errorMessage())
-            completeCurrent()
+            sendFailed()
             return
         }
         flush()
+    }
+
+    /// Executes the statement if this connection has prepared it, else prepares it first
+    /// (``processInput()`` sends the execution once the `Parse` succeeded).
+    private func sendPrepared(sql: String, parameters: [String?], types: [UInt32]) -> Int32 {
+        guard let conn else { return 0 }
+        let key = _StatementKey(sql: sql, types: types)
+        if let name = statements[key] {
+            return _withOptionalCStringArray(parameters) { values in
+                PQsendQueryPrepared(conn, name, Int32(parameters.count), values, nil, nil, 0)
+            }
+        }
+        statementCounter += 1
+        let name = "strata_\(statementCounter)"
+        preparing = (key, name)
+        return types.withUnsafeBufferPointer { types in
+            PQsendPrepare(conn, name, sql, Int32(types.count), types.baseAddress)
+        }
+    }
+
+    /// After the results of a request's first step: continues a prepared statement's request
+    /// (its execution after the `Parse`, or the `Parse` again after the server said the
+    /// statement is gone, e.g. after `DEALLOCATE ALL`). Returns false when the request is done.
+    private func continuePrepared() -> Bool {
+        guard let request = current, case .prepared(let sql, let parameters, let types) = request.kind else { return false }
+        if let step = preparing {
+            preparing = nil
+            guard currentError == nil else { return false }
+            statements[step.key] = step.name
+        } else if let error = currentError, !reprepared,
+                  error.sqlState == "26000" || error.sqlState == "0A000" {
+            // 26000: no such prepared statement; 0A000: "cached plan must not change result
+            // type" after a schema change. Neither ran the statement: prepare it anew.
+            statements[_StatementKey(sql: sql, types: types)] = nil
+            reprepared = true
+            currentError = nil
+        } else {
+            return false
+        }
+        guard sendPrepared(sql: sql, parameters: parameters, types: types) == 1 else {
+            sendFailed()
+            return true
+        }
+        flush()
+        return true
+    }
+
+    /// A request could not be sent: it fails with libpq's message.
+    private func sendFailed() {
+        guard let conn else { return }
+        let bad = PQstatus(conn) == CONNECTION_BAD
+        currentError = PostgresError(code: bad ? .connectionClosed : .protocolViolation, message: errorMessage())
+        completeCurrent()
     }
 
     /// Sends buffered output; remembers whether the socket must become writable first.
@@ -238,6 +300,10 @@ final class _ConnectionLoop {
                 }
                 if PQisBusy(conn) != 0 { break }
                 guard let result = PQgetResult(conn) else {
+                    if continuePrepared() {
+                        if current == nil { break resultLoop }
+                        continue
+                    }
                     completeCurrent()
                     break
                 }
@@ -256,10 +322,13 @@ final class _ConnectionLoop {
         let status = PQresultStatus(result)
         switch status {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
-            if case .query = current.kind {
+            switch current.kind {
+            case .query:
                 currentResult = _ResultBox(result)  // frees the result when released
-            } else {
-                PQclear(result)
+            case .prepared where preparing == nil:
+                currentResult = _ResultBox(result)
+            case .prepared, .simple:
+                PQclear(result)  // the Parse step's result, or a simple query's
             }
         case PGRES_COPY_IN:
             PQclear(result)
@@ -289,7 +358,7 @@ final class _ConnectionLoop {
         let result: Result<_ResultBox?, any Error>
         if let error = currentError {
             result = .failure(error)
-        } else if case .query = request.kind, currentResult == nil {
+        } else if request.kind.returnsRows, currentResult == nil {
             result = .failure(PostgresError(code: .protocolViolation, message: "the server sent no result"))
         } else {
             result = .success(currentResult)
@@ -495,4 +564,20 @@ func _withOptionalCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<U
     defer { copies.forEach { free($0) } }
     let pointers = copies.map { $0.map { UnsafePointer($0) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// A statement prepared on a connection: the same SQL with other parameter types is another.
+struct _StatementKey: Hashable {
+    var sql: String
+    var types: [UInt32]
+}
+
+extension _Request.Kind {
+    /// Whether the request's caller expects a result (rows or a command status).
+    var returnsRows: Bool {
+        switch self {
+        case .query, .prepared: true
+        case .simple: false
+        }
+    }
 }

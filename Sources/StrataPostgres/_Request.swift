@@ -3,6 +3,9 @@ final class _Request: Sendable {
     enum Kind: Sendable {
         /// Extended protocol (`PQsendQueryParams`): one statement, text parameters.
         case query(sql: String, parameters: [String?], types: [UInt32])
+        /// A named prepared statement of the connection (`PQsendPrepare` once per connection,
+        /// then `PQsendQueryPrepared`): one statement, text parameters.
+        case prepared(sql: String, parameters: [String?], types: [UInt32])
         /// Simple protocol (`PQsendQuery`): any number of statements, no parameters.
         case simple(sql: String)
     }
