@@ -115,6 +115,13 @@ public final class InvalidationWorker: Service {
                 try await store.saveCursor(loaded.cursor)
                 cursor = loaded
             }
+            // From here on the worker's own writes (cursor advances, pruning) commit without
+            // waiting for the WAL flush: one write transaction per batch would otherwise double
+            // the server's flushes under a steady stream of small commits. Losing the newest
+            // cursor advance in a server crash only makes the worker re-apply idempotent
+            // invalidations; a later prune is later in the WAL, so it is never durable without
+            // the advance it relied on. The registration above was durable.
+            _ = try await pg.query("set synchronous_commit = off")
             let epoch = Self.newEpoch()
             logger.info("connected; catching up from the cursor", metadata: [
                 "cursor": "\(cursor!.cursor)", "epoch": "\(epoch)", "namespaces": "\(configuration.namespaces)",

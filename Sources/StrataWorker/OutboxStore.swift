@@ -3,6 +3,9 @@ import StrataPostgres
 
 /// The worker's SQL: reading the outbox, its cursor, wake-up acknowledgements and pruning.
 ///
+/// The statements that run for every batch are prepared statements of the connection,
+/// planned once per connection rather than for every batch.
+///
 /// ``read(after:gaps:limit:)`` is public so that other outbox readers (the Redis-less L1
 /// subscriber) read exactly as the worker does, with ``OutboxCursor``; the cursor,
 /// wake-up and pruning statements stay the worker's own.
@@ -52,7 +55,7 @@ public struct OutboxStore: Sendable {
     }
 
     func saveCursor(_ seq: Int64) async throws {
-        _ = try await connection.query(
+        _ = try await connection.preparedQuery(
             """
             insert into strata.consumer_offsets as o (consumer, last_seq) values ($1, $2)
             on conflict (consumer) do update
@@ -64,14 +67,14 @@ public struct OutboxStore: Sendable {
     /// when the extension is not preloaded (then every writer notifies and nothing can
     /// be missed).
     func ackWakeup() async throws -> Int64? {
-        let rows = try await connection.query("select strata.ack_wakeup()")
+        let rows = try await connection.preparedQuery("select strata.ack_wakeup()")
         return try rows.first?.decode(Int64?.self, at: 0)
     }
 
     /// Reads up to `limit` rows above `after`, plus the rows of `gaps` that have appeared,
     /// in ONE statement so that they and the snapshot bounds come from the same snapshot.
     public func read(after: Int64, gaps: [Int64], limit: Int) async throws -> Read {
-        let rows = try await connection.query(
+        let rows = try await connection.preparedQuery(
             """
             with snap as (select pg_current_snapshot() as s),
             fresh as (
