@@ -23,7 +23,8 @@
 #
 # Besides TPS, every run measures the CPU time the whole server spent (all postgres
 # processes: backends, WAL writer, checkpointer, autovacuum; from /proc) per committed
-# transaction. Unlike TPS, that figure does not move with other load on the machine or
+# transaction (and, with BENCH_WORKER, the CPU time of the worker and Redis processes per
+# transaction: the rest of the pipeline on the same machine). Unlike TPS, that figure does not move with other load on the machine or
 # with the disk's flush time, so "CPU per transaction, unwatched / watched" is the
 # throughput ratio a CPU-bound server would see.
 source "$(dirname "$0")/lib.sh"
@@ -84,6 +85,17 @@ pg_cpu_ticks() {
     } | awk '{ t += $1 } END { print t + 0 }'
 }
 hz="$(getconf CLK_TCK)"
+# CPU ticks of the real worker and of Redis (they share the machine with the server)
+proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+redis_pid=""
+if [ -n "${BENCH_WORKER:-}" ] && [ -f "$STRATA_REDIS_DIR/redis.pid" ]; then redis_pid="$(cat "$STRATA_REDIS_DIR/redis.pid")"; fi
+pipeline_ticks() {
+    [ -n "${BENCH_WORKER:-}" ] || { echo 0; return; }
+    local w r=0
+    w="$(proc_ticks "$worker_pid")"
+    if [ -n "$redis_pid" ]; then r="$(proc_ticks "$redis_pid")"; fi
+    echo $(( w + r ))
+}
 # the run's backends exit after pgbench disconnects; their time reaches the postmaster
 # once it has reaped them, so wait for the server's process count to drop back
 pg_children() { pgrep -c -P "$(head -1 "$STRATA_PG_DATA/postmaster.pid")" || true; }
@@ -93,21 +105,25 @@ wait_for_children() { # count
     log "  (server processes still running after 5 s: $(pg_children), expected $1)"
 }
 
-declare -A runs cpus
+declare -A runs cpus pcpus
 for round in $(seq 1 "$rounds"); do
     for c in $clients; do
         for variant in $variants; do
             kids="$(pg_children)"
             cpu0="$(pg_cpu_ticks)"
+            p0="$(pipeline_ticks)"
             out="$(PGOPTIONS="-c search_path=bench_$variant,public ${BENCH_PGOPTIONS:-}" "$pgbench" -n -h 127.0.0.1 \
                    -p "$STRATA_PG_PORT" -U postgres -c "$c" -j "$c" -T "$seconds" \
                    -D rows="$rows" -f "$bench/update.sql" "$db" 2>&1)" \
                 || { printf '%s\n' "$out" >&2; die "pgbench failed ($variant, -c $c)"; }
             wait_for_children "$kids"
             cpu1="$(pg_cpu_ticks)"
+            p1="$(pipeline_ticks)"
             t="$(printf '%s\n' "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p')"
             n="$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')"
             us="$(awk -v a="$cpu0" -v b="$cpu1" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
+            pus="$(awk -v a="$p0" -v b="$p1" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
+            pcpus[$variant,$c]="${pcpus[$variant,$c]:-} $pus"
             runs[$variant,$c]="${runs[$variant,$c]:-} $t"
             cpus[$variant,$c]="${cpus[$variant,$c]:-} $us"
             log "  round $round: $variant -c $c: $t tps, server CPU $us us per transaction"
@@ -158,6 +174,14 @@ for variant in $variants; do
     done
     printf '\n'
 done
+if [ -n "${BENCH_WORKER:-}" ]; then
+    printf 'strata-worker + Redis CPU per transaction, median of the rounds\n'
+    for variant in $variants; do
+        printf '%-10s' "$variant"
+        for c in $clients; do printf '   c=%-3s %7.1f us' "$c" "$(printf '%s' "${pcpus[$variant,$c]}" | median)"; done
+        printf '\n'
+    done
+fi
 for variant in $variants; do
     for c in $clients; do printf '  runs %-8s c=%-3s %s  (CPU us/tx: %s)\n' "$variant" "$c" "${runs[$variant,$c]}" "${cpus[$variant,$c]}"; done
 done
