@@ -147,8 +147,13 @@ public final class InvalidationWorker: Service {
         var lastPrune = clock.now
         var recheck = configuration.inFlightRecheck
         var caughtUp = false
+        var notBefore: ContinuousClock.Instant?
 
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if let notBefore, notBefore > clock.now {
+                try? await Task.sleep(until: notBefore, clock: clock)
+            }
+            let batchStarted = clock.now
             let inFlight = try await store.ackWakeup()
             let read = try await store.read(after: cursor.highestApplied, gaps: cursor.openGaps, limit: configuration.batchSize)
             guard !pg.isClosed else { throw WorkerError("the PostgreSQL connection was lost") }
@@ -192,7 +197,11 @@ public final class InvalidationWorker: Service {
             }
 
             let full = read.rows.count >= configuration.batchSize
-            if full { continue }
+            if full {
+                notBefore = nil
+                continue
+            }
+            notBefore = batchStarted + configuration.minimumBatchInterval
             if !caughtUp {
                 caughtUp = true
                 logger.info("caught up; live", metadata: ["cursor": "\(cursor.cursor)"])

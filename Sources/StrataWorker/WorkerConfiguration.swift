@@ -21,6 +21,11 @@ public struct WorkerConfiguration: Sendable {
     public var maximumEntriesPerMessage: Int = 1000
     /// The safety-net poll when no wake-up arrives.
     public var pollInterval: Duration = .seconds(1)
+    /// The shortest time from the start of one batch to the start of the next, unless the
+    /// last batch was full (then the worker reads on at once). Under a stream of small
+    /// commits this gathers them into fewer batches, each costing the database three
+    /// statements, at the price of at most this much added latency; zero: a batch per wake-up.
+    public var minimumBatchInterval: Duration = .milliseconds(1)
     /// How soon to look again while transactions that wrote the outbox are still in flight.
     public var inFlightRecheck: Duration = .milliseconds(1)
     /// Empty message on the channel when nothing was published for this long.

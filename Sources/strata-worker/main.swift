@@ -34,6 +34,9 @@ struct StrataWorkerCommand: AsyncParsableCommand {
     @Option(help: "Safety-net poll interval in milliseconds (env STRATA_POLL_MS; default 1000).")
     var pollMs: Int?
 
+    @Option(name: .customLong("min-batch-interval-us"), help: "Shortest time between the starts of two batches while not catching up, in microseconds; 0: a batch per wake-up (env STRATA_MIN_BATCH_INTERVAL_US; default 1000).")
+    var minBatchIntervalUs: Int?
+
     @Option(help: "Heartbeat interval on the L1 channel in milliseconds (env STRATA_HEARTBEAT_MS; default 1000).")
     var heartbeatMs: Int?
 
@@ -77,6 +80,9 @@ struct StrataWorkerCommand: AsyncParsableCommand {
         if !names.isEmpty { config.namespaces = names }
         if let n = try positive(batchSize, env["STRATA_BATCH_SIZE"], "batch size") { config.batchSize = n }
         if let n = try positive(pollMs, env["STRATA_POLL_MS"], "poll interval") { config.pollInterval = .milliseconds(n) }
+        if let n = try nonNegative(minBatchIntervalUs, env["STRATA_MIN_BATCH_INTERVAL_US"], "minimum batch interval") {
+            config.minimumBatchInterval = .microseconds(n)
+        }
         if let n = try positive(heartbeatMs, env["STRATA_HEARTBEAT_MS"], "heartbeat interval") { config.heartbeatInterval = .milliseconds(n) }
         if noRefresh {
             config.refreshEnabled = false
@@ -109,6 +115,16 @@ struct StrataWorkerCommand: AsyncParsableCommand {
             configuration: .init(services: [.init(service: worker), .init(service: scheduler)],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    private func nonNegative(_ flag: Int?, _ env: String?, _ what: String) throws -> Int? {
+        if let flag {
+            guard flag >= 0 else { throw ValidationError("the \(what) must not be negative, got \(flag)") }
+            return flag
+        }
+        guard let env else { return nil }
+        guard let value = Int(env), value >= 0 else { throw ValidationError("the \(what) must be a non-negative integer, got '\(env)'") }
+        return value
     }
 
     private func positive(_ flag: Int?, _ env: String?, _ what: String) throws -> Int? {

@@ -323,6 +323,46 @@ import Testing
         #expect(received.contains { $0.keys.contains(key) })
     }
 
+    @Test func commitsWithinTheMinimumBatchIntervalShareOneBatch() async throws {
+        let pg = try await connectPostgres()
+        let table = try await Self.makeTable(pg)
+        let worker = WorkerProcess(name: "spacing")
+        let subscriber = try await RedisSubscriber.subscribe(try RedisConfiguration(url: TestEnvironment.redisURL), channels: [worker.layout.channel])
+        try await Self.registerAtHead(pg, worker)
+        // A long interval, so that the three commits below surely fall within one.
+        try worker.start(extraArguments: ["--min-batch-interval-us", "3000000"])
+        defer { worker.stop() }
+        let later = ["\(table):item:2", "\(table):item:3", "\(table):item:4"]
+        let collector = Task {
+            var messages: [InvalidationMessage] = []
+            for try await message in subscriber.messages {
+                let decoded = try InvalidationMessage.decode(message.payload)
+                if decoded.isHeartbeat { continue }
+                messages.append(decoded)
+                if Set(messages.flatMap(\.keys)).isSuperset(of: later) { break }
+            }
+            return messages
+        }
+        try await Self.waitUntilLive(worker)
+        _ = try await pg.query("update public.\(table) set name = 'a' where id = 1")
+        try await eventually(timeout: .seconds(15), "the first change applied") {
+            try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg)
+        }
+        // A batch has just run: three commits 200 ms apart (each would be a batch of its own
+        // without the interval) wait for the next one together.
+        for id in 2...4 {
+            if id > 2 { try await Task.sleep(for: .milliseconds(200)) }
+            _ = try await pg.query("update public.\(table) set name = 'b' where id = $1", id)
+        }
+        let watchdog = Task { try await Task.sleep(for: .seconds(30)); await subscriber.close() }
+        let received = try await collector.value
+        watchdog.cancel()
+        await subscriber.close()
+        let carrying = received.filter { !Set($0.keys).isDisjoint(with: later) }
+        #expect(carrying.count == 1, "one batch for the three commits: \(received.map(\.keys))")
+        #expect(received.first?.keys.contains("\(table):item:1") == true)
+    }
+
     @Test func watchOnAWrongColumnIsAClearError() async throws {
         let pg = try await connectPostgres()
         let table = try await Self.makeTable(pg)
