@@ -148,14 +148,23 @@ public final class InvalidationWorker: Service {
         var recheck = configuration.inFlightRecheck
         var caughtUp = false
         var notBefore: ContinuousClock.Instant?
+        var lastSave = clock.now
+        var unsaved = false
+        let combinedRead = try await store.hasWorkerRead()
 
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             if let notBefore, notBefore > clock.now {
                 try? await Task.sleep(until: notBefore, clock: clock)
             }
             let batchStarted = clock.now
-            let inFlight = try await store.ackWakeup()
-            let read = try await store.read(after: cursor.highestApplied, gaps: cursor.openGaps, limit: configuration.batchSize)
+            let inFlight: Int64?
+            let read: OutboxStore.Read
+            if combinedRead {
+                (inFlight, read) = try await store.ackAndRead(after: cursor.highestApplied, gaps: cursor.openGaps, limit: configuration.batchSize)
+            } else {
+                inFlight = try await store.ackWakeup()
+                read = try await store.read(after: cursor.highestApplied, gaps: cursor.openGaps, limit: configuration.batchSize)
+            }
             guard !pg.isClosed else { throw WorkerError("the PostgreSQL connection was lost") }
             let fresh = Set(cursor.observe(seqs: read.rows.map(\.seq), xmin: read.xmin, xmax: read.xmax))
 
@@ -180,8 +189,11 @@ public final class InvalidationWorker: Service {
                 if !messages.isEmpty { lastPublish = clock.now }
                 logBatch(batch)
             }
-            if cursor.applied(batch.seqs, xmin: read.xmin) {
+            if cursor.applied(batch.seqs, xmin: read.xmin) { unsaved = true }
+            if unsaved && clock.now - lastSave >= configuration.cursorSaveInterval {
                 try await store.saveCursor(cursor.cursor)
+                unsaved = false
+                lastSave = clock.now
             }
             backoff.reset()
 
@@ -217,11 +229,18 @@ public final class InvalidationWorker: Service {
                 await wake.wait(timeout: recheck)
                 recheck = min(recheck * 2, .milliseconds(50))
             } else {
+                if unsaved {
+                    // going idle: the saved cursor catches up now, not at the next batch
+                    try await store.saveCursor(cursor.cursor)
+                    unsaved = false
+                    lastSave = clock.now
+                }
                 recheck = configuration.inFlightRecheck
                 let untilHeartbeat = configuration.heartbeatInterval - (clock.now - lastPublish)
                 await wake.wait(timeout: max(.milliseconds(1), min(configuration.pollInterval, untilHeartbeat)))
             }
         }
+        if unsaved { try? await store.saveCursor(cursor.cursor) }
     }
 
     private func logBatch(_ batch: OutboxBatch) {

@@ -105,6 +105,33 @@ public struct OutboxStore: Sendable {
         return read
     }
 
+    /// Whether the database has `strata.worker_read()` (migration 0012).
+    func hasWorkerRead() async throws -> Bool {
+        let rows = try await connection.query("select to_regprocedure('strata.worker_read(bigint, bigint[], integer)') is not null")
+        return try rows.first?.decode(Bool.self, at: 0) ?? false
+    }
+
+    /// ``ackWakeup()`` then ``read(after:gaps:limit:)`` in one round trip, through
+    /// `strata.worker_read()`: the read still takes its snapshot after the acknowledgement.
+    func ackAndRead(after: Int64, gaps: [Int64], limit: Int) async throws -> (inFlight: Int64?, read: Read) {
+        let rows = try await connection.preparedQuery(
+            "select * from strata.worker_read($1, $2::bigint[], $3::integer)", after, gaps.map { String($0) } as [String], limit)
+        var inFlight: Int64?
+        var read = Read(rows: [], xmin: 0, xmax: 0)
+        for row in rows {
+            inFlight = try row.decode(Int64?.self, at: 0)
+            read.xmin = UInt64(try row.decode(String.self, at: 1)) ?? 0
+            read.xmax = UInt64(try row.decode(String.self, at: 2)) ?? 0
+            guard let seq = try row.decode(Int64?.self, at: 3) else { continue }
+            read.rows.append(Row(
+                seq: seq,
+                keys: try row.decode([String].self, at: 4),
+                prefixes: try row.decode([String].self, at: 5),
+                marks: try row.decode([String].self, at: 6)))
+        }
+        return (inFlight, read)
+    }
+
     /// Deletes applied rows (at or below every consumer's cursor), at most `limit` at a time.
     func prune(limit: Int) async throws -> Int {
         let rows = try await connection.query(

@@ -26,6 +26,10 @@ public struct WorkerConfiguration: Sendable {
     /// commits this gathers them into fewer batches, each costing the database three
     /// statements, at the price of at most this much added latency; zero: a batch per wake-up.
     public var minimumBatchInterval: Duration = .milliseconds(1)
+    /// How often an advanced cursor is saved while batches follow each other (and always
+    /// before the worker goes idle or stops). Saving less often than every batch spares the
+    /// database a write per batch; a crash re-applies at most this much, idempotently.
+    public var cursorSaveInterval: Duration = .milliseconds(100)
     /// How soon to look again while transactions that wrote the outbox are still in flight.
     public var inFlightRecheck: Duration = .milliseconds(1)
     /// Empty message on the channel when nothing was published for this long.

@@ -363,6 +363,29 @@ import Testing
         #expect(received.first?.keys.contains("\(table):item:1") == true)
     }
 
+    @Test func withoutWorkerReadTheAcknowledgementAndReadAreTwoStatements() async throws {
+        // A database migrated before 0012: the worker falls back to ack_wakeup() + a read.
+        let pg = try await connectPostgres(); let redis = try await connectRedis()
+        try await pg.execute("alter function strata.worker_read(bigint, bigint[], integer) rename to worker_read_hidden")
+        do {
+            let table = try await Self.makeTable(pg)
+            let worker = WorkerProcess(name: "fallback")
+            try await Self.registerAtHead(pg, worker)
+            try worker.start()
+            defer { worker.stop() }
+            let key = worker.layout.valueKey("\(table):item:5")
+            try await redis.set(key)
+            try await Self.waitUntilLive(worker)
+            _ = try await pg.query("update public.\(table) set name = 'changed' where id = 5")
+            try await eventually("\(key) deleted") { try await !redis.exists(key) }
+            try await eventually("cursor saved") { try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg) }
+        } catch {
+            try await pg.execute("alter function strata.worker_read_hidden(bigint, bigint[], integer) rename to worker_read")
+            throw error
+        }
+        try await pg.execute("alter function strata.worker_read_hidden(bigint, bigint[], integer) rename to worker_read")
+    }
+
     @Test func watchOnAWrongColumnIsAClearError() async throws {
         let pg = try await connectPostgres()
         let table = try await Self.makeTable(pg)

@@ -1,0 +1,43 @@
+-- strata.worker_read(after, gaps, lim): the worker's acknowledgement and read in one call
+-- (docs/capture.md, "Wake-ups"; strata-worker uses it when present).
+--
+-- The worker clears the wake-up flag and then reads the outbox: clearing first means a
+-- writer that commits after the clear notifies again, so nothing it writes waits for the
+-- poll. As two statements that cost two round trips per batch. In this function the read
+-- is a separate statement of a volatile function, so in READ COMMITTED it takes its own
+-- snapshot after the acknowledgement, exactly as the second of two statements did.
+--
+-- Returns one row per outbox row read (as OutboxStore.read: seq > after, limit lim, plus
+-- the rows of gaps at or below after), or one row with a NULL seq when there is none;
+-- every row carries the snapshot's xmin and xmax and the in-flight writer count that
+-- strata.ack_wakeup() returned (NULL when the extension is not preloaded).
+create or replace function strata.worker_read(after bigint, gaps bigint[], lim integer)
+returns table (in_flight bigint, snapshot_xmin text, snapshot_xmax text,
+               seq bigint, keys text[], prefixes text[], marks text[])
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+    n bigint := strata.ack_wakeup();
+begin
+    return query
+    with snap as (select pg_current_snapshot() as s),
+    fresh as (
+        select c.seq, c.keys, c.prefixes, c.marks from strata.change_log c
+         where c.seq > after order by c.seq limit lim
+    ),
+    late as (
+        select c.seq, c.keys, c.prefixes, c.marks from strata.change_log c
+         where c.seq = any(gaps) and c.seq <= after
+    ),
+    found as (select * from fresh union all select * from late)
+    select n, pg_snapshot_xmin(snap.s)::text, pg_snapshot_xmax(snap.s)::text,
+           f.seq, f.keys, f.prefixes, f.marks
+      from snap left join found f on true
+     order by f.seq;
+end
+$$;
+
+revoke all on function strata.worker_read(bigint, bigint[], integer) from public;
+grant execute on function strata.worker_read(bigint, bigint[], integer) to strata_worker;
