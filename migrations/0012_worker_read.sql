@@ -7,6 +7,9 @@
 -- is a separate statement of a volatile function, so in READ COMMITTED it takes its own
 -- snapshot after the acknowledgement, exactly as the second of two statements did.
 --
+-- Like every strata.* function it is SECURITY DEFINER, owned by strata_definer (which may
+-- read the outbox and acknowledge for this), and only strata_worker may execute it.
+--
 -- Returns one row per outbox row read (as OutboxStore.read: seq > after, limit lim, plus
 -- the rows of gaps at or below after), or one row with a NULL seq when there is none;
 -- every row carries the snapshot's xmin and xmax and the in-flight writer count that
@@ -14,7 +17,7 @@
 create or replace function strata.worker_read(after bigint, gaps bigint[], lim integer)
 returns table (in_flight bigint, snapshot_xmin text, snapshot_xmax text,
                seq bigint, keys text[], prefixes text[], marks text[])
-language plpgsql volatile
+language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 #variable_conflict use_column
@@ -39,5 +42,14 @@ begin
 end
 $$;
 
+grant select on table strata.change_log to strata_definer;
+do $$
+begin
+    if to_regprocedure('strata.ack_wakeup()') is not null then
+        grant execute on function strata.ack_wakeup() to strata_definer;
+    end if;
+end
+$$;
+alter function strata.worker_read(bigint, bigint[], integer) owner to strata_definer;
 revoke all on function strata.worker_read(bigint, bigint[], integer) from public;
 grant execute on function strata.worker_read(bigint, bigint[], integer) to strata_worker;
