@@ -116,10 +116,7 @@ public final class PostgresConnection: Sendable {
     @discardableResult
     public func query(_ sql: String, parameters: [(any PostgresEncodable & Sendable)?]) async throws -> PostgresRows {
         let (values, types) = try Self._encode(parameters)
-        guard let result = try await _run(.query(sql: sql, parameters: values, types: types)) else {
-            throw PostgresError(code: .protocolViolation, message: "the server sent no result")
-        }
-        return PostgresRows(result)
+        return try await _rows(.query(sql: sql, parameters: values, types: types))
     }
 
     /// Runs one statement as a prepared statement of this connection: the server parses and
@@ -144,10 +141,7 @@ public final class PostgresConnection: Sendable {
     @discardableResult
     public func preparedQuery(_ sql: String, parameters: [(any PostgresEncodable & Sendable)?]) async throws -> PostgresRows {
         let (values, types) = try Self._encode(parameters)
-        guard let result = try await _run(.prepared(sql: sql, parameters: values, types: types)) else {
-            throw PostgresError(code: .protocolViolation, message: "the server sent no result")
-        }
-        return PostgresRows(result)
+        return try await _rows(.prepared(sql: sql, parameters: values, types: types))
     }
 
     /// Runs one or more `;`-separated statements with the simple query protocol, without
@@ -232,6 +226,14 @@ public final class PostgresConnection: Sendable {
             types.append(type(of: parameter).postgresDataType.rawValue)
         }
         return (values, types)
+    }
+
+    /// Runs a request that must answer with a result.
+    private func _rows(_ kind: _Request.Kind) async throws -> PostgresRows {
+        guard let result = try await _run(kind) else {
+            throw PostgresError(code: .protocolViolation, message: "the server sent no result")
+        }
+        return PostgresRows(result)
     }
 
     private func _run(_ kind: _Request.Kind) async throws -> _ResultBox? {

@@ -91,16 +91,22 @@ public struct OutboxStore: Sendable {
               from snap left join found f on true
              order by f.seq
             """, after, limit, gaps.map { String($0) } as [String])
+        return try Self.decodeRead(rows, from: 0)
+    }
+
+    /// Decodes the read's columns (xmin, xmax, seq, keys, prefixes, marks) starting at
+    /// column `first`; a row with a NULL seq only carries the snapshot bounds.
+    private static func decodeRead(_ rows: PostgresRows, from first: Int) throws -> Read {
         var read = Read(rows: [], xmin: 0, xmax: 0)
         for row in rows {
-            read.xmin = UInt64(try row.decode(String.self, at: 0)) ?? 0
-            read.xmax = UInt64(try row.decode(String.self, at: 1)) ?? 0
-            guard let seq = try row.decode(Int64?.self, at: 2) else { continue }
+            read.xmin = UInt64(try row.decode(String.self, at: first)) ?? 0
+            read.xmax = UInt64(try row.decode(String.self, at: first + 1)) ?? 0
+            guard let seq = try row.decode(Int64?.self, at: first + 2) else { continue }
             read.rows.append(Row(
                 seq: seq,
-                keys: try row.decode([String].self, at: 3),
-                prefixes: try row.decode([String].self, at: 4),
-                marks: try row.decode([String].self, at: 5)))
+                keys: try row.decode([String].self, at: first + 3),
+                prefixes: try row.decode([String].self, at: first + 4),
+                marks: try row.decode([String].self, at: first + 5)))
         }
         return read
     }
@@ -116,20 +122,9 @@ public struct OutboxStore: Sendable {
     func ackAndRead(after: Int64, gaps: [Int64], limit: Int) async throws -> (inFlight: Int64?, read: Read) {
         let rows = try await connection.preparedQuery(
             "select * from strata.worker_read($1, $2::bigint[], $3::integer)", after, gaps.map { String($0) } as [String], limit)
-        var inFlight: Int64?
-        var read = Read(rows: [], xmin: 0, xmax: 0)
-        for row in rows {
-            inFlight = try row.decode(Int64?.self, at: 0)
-            read.xmin = UInt64(try row.decode(String.self, at: 1)) ?? 0
-            read.xmax = UInt64(try row.decode(String.self, at: 2)) ?? 0
-            guard let seq = try row.decode(Int64?.self, at: 3) else { continue }
-            read.rows.append(Row(
-                seq: seq,
-                keys: try row.decode([String].self, at: 4),
-                prefixes: try row.decode([String].self, at: 5),
-                marks: try row.decode([String].self, at: 6)))
-        }
-        return (inFlight, read)
+        // every row (there is at least one) carries the same in-flight count
+        let inFlight = try rows.first?.decode(Int64?.self, at: 0) ?? nil
+        return (inFlight, try Self.decodeRead(rows, from: 1))
     }
 
     /// Deletes applied rows (at or below every consumer's cursor), at most `limit` at a time.
