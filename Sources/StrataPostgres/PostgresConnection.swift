@@ -127,7 +127,8 @@ public final class PostgresConnection: Sendable {
     /// The connection keeps one server-side statement per distinct `sql` and parameter types
     /// for its lifetime, so pass a fixed SQL text, never one built from values. If the
     /// statement is gone (`DEALLOCATE ALL`, `DISCARD ALL`) or a schema change altered its
-    /// result columns, it is prepared anew once, transparently.
+    /// result columns, it is prepared anew once, transparently (inside a transaction block,
+    /// which the failed call aborted, the error is thrown and the next call prepares anew).
     ///
     /// ```swift
     /// let rows = try await connection.preparedQuery("select seq from strata.change_log where seq > $1 order by seq limit 100", cursor)

@@ -247,11 +247,12 @@ final class _ConnectionLoop {
             preparing = nil
             guard currentError == nil else { return false }
             statements[step.key] = step.name
-        } else if let error = currentError, !reprepared,
-                  error.sqlState == "26000" || error.sqlState == "0A000" {
-            // 26000: no such prepared statement; 0A000: "cached plan must not change result
-            // type" after a schema change. Neither ran the statement: prepare it anew.
+        } else if let error = currentError, !reprepared, Self.statementIsStale(error) {
+            // The statement did not run. Prepare it anew, and run it again at once unless
+            // the failed Bind aborted an open transaction block (then the caller gets the
+            // error, and the next call prepares the statement anew).
             statements[_StatementKey(sql: sql, types: types)] = nil
+            guard let conn, PQtransactionStatus(conn) == PQTRANS_IDLE else { return false }
             reprepared = true
             currentError = nil
         } else {
@@ -263,6 +264,13 @@ final class _ConnectionLoop {
         }
         flush()
         return true
+    }
+
+    /// The server no longer has the prepared statement (26000, e.g. after `DEALLOCATE ALL`)
+    /// or cannot run it since a schema change altered its result columns.
+    private static func statementIsStale(_ error: PostgresError) -> Bool {
+        error.sqlState == "26000"
+            || (error.sqlState == "0A000" && error.message.hasPrefix("cached plan must not change result type"))
     }
 
     /// A request could not be sent: it fails with libpq's message.

@@ -70,6 +70,20 @@ struct PreparedTests {
         }
     }
 
+    @Test func insideATransactionBlockAStaleStatementFailsOnceThenIsPreparedAgain() async throws {
+        try await withConnection { connection in
+            let sql = "select $1::int + 100"
+            #expect(try await connection.preparedQuery(sql, 1)[0].decode(Int.self, at: 0) == 101)
+            try await connection.execute("begin")
+            try await connection.execute("deallocate all")
+            // The failed Bind aborted the block: running it again there could only fail with 25P02.
+            let error = try #require(await catching { try await connection.preparedQuery(sql, 2) }.failure as? PostgresError)
+            #expect(error.sqlState == "26000")
+            try await connection.execute("rollback")
+            #expect(try await connection.preparedQuery(sql, 3)[0].decode(Int.self, at: 0) == 103)
+        }
+    }
+
     @Test func aSchemaChangeThatAltersTheResultIsPreparedAgain() async throws {
         try await withConnection { connection in
             try await connection.execute("create temp table s(a int)")
