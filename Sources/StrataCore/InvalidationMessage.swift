@@ -32,11 +32,52 @@ public struct InvalidationMessage: Codable, Sendable, Hashable {
     /// A heartbeat carries no keys: it only proves the channel is alive.
     public var isHeartbeat: Bool { keys.isEmpty && prefixes.isEmpty }
 
+    /// The message as JSON: the bytes `JSONEncoder` writes with `.sortedKeys` and
+    /// `.withoutEscapingSlashes`, written directly (the worker sends one per batch).
     public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding plain strings and integers cannot fail.
-        return Array((try? encoder.encode(self)) ?? Data())
+        var out: [UInt8] = []
+        out.reserveCapacity(80 + epoch.utf8.count + (keys + prefixes).reduce(0) { $0 + $1.utf8.count + 3 })
+        out.append(contentsOf: #"{"epoch":"#.utf8)
+        Self.appendJSONString(epoch, to: &out)
+        for (name, list) in [(#","keys":["#, keys), (#"],"prefixes":["#, prefixes)] {
+            out.append(contentsOf: name.utf8)
+            for (i, element) in list.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                Self.appendJSONString(element, to: &out)
+            }
+        }
+        out.append(contentsOf: #"],"seq":"#.utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(contentsOf: #","through":"#.utf8)
+        out.append(contentsOf: String(through).utf8)
+        out.append(contentsOf: #","v":"#.utf8)
+        out.append(contentsOf: String(v).utf8)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// A JSON string literal: `"` and `\` escaped, control characters as `\b \t \n \f \r`
+    /// or `\u00xx`, everything else (`/`, DEL, non-ASCII) as its UTF-8 bytes.
+    private static func appendJSONString(_ string: String, to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\")); out.append(byte)
+            case 0x08: out.append(contentsOf: #"\b"#.utf8)
+            case 0x09: out.append(contentsOf: #"\t"#.utf8)
+            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
+            case 0x0C: out.append(contentsOf: #"\f"#.utf8)
+            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
+            case 0..<0x20:
+                out.append(contentsOf: #"\u00"#.utf8)
+                out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 0x0F)])
+            default:
+                out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 
     /// Decodes a message; throws a `DecodingError` for anything that is not a version-1 message.

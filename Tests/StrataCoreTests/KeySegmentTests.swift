@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import StrataCore
 
@@ -90,5 +91,33 @@ import Testing
         #expect(!decoded.isHeartbeat)
         #expect(throws: (any Error).self) { try InvalidationMessage.decode(Array("{\"v\":2,\"epoch\":\"e\",\"seq\":1,\"through\":0,\"keys\":[],\"prefixes\":[]}".utf8)) }
         #expect(throws: (any Error).self) { try InvalidationMessage.decode(Array("garbage".utf8)) }
+    }
+
+    @Test func messagesEncodeExactlyAsJSONEncoderWithSortedKeys() throws {
+        let reference = JSONEncoder()
+        reference.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // every ASCII byte, quotes, backslashes, slashes, DEL, multi-byte and astral characters
+        let alphabet = (0..<0x80).map { Character(Unicode.Scalar(UInt8($0))) } + Array("\"\\/é€😀\u{2028}:*")
+        var generator = SystemRandomNumberGenerator()
+        func randomString() -> String {
+            String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+        }
+        var messages = [
+            InvalidationMessage(epoch: "e", seq: 1, through: 0, keys: [], prefixes: []),
+            InvalidationMessage(epoch: "", seq: .max, through: .min, keys: [""], prefixes: ["*"]),
+            InvalidationMessage(epoch: "e1", seq: 7, through: 99, keys: ["a:1", "b:\"q\""], prefixes: ["a:*"]),
+        ]
+        for _ in 0..<500 {
+            messages.append(InvalidationMessage(
+                epoch: randomString(), seq: UInt64.random(in: 0...UInt64.max, using: &generator),
+                through: Int64.random(in: Int64.min...Int64.max, using: &generator),
+                keys: (0..<Int.random(in: 0...4, using: &generator)).map { _ in randomString() },
+                prefixes: (0..<Int.random(in: 0...3, using: &generator)).map { _ in randomString() }))
+        }
+        for message in messages {
+            let bytes = message.encoded()
+            #expect(bytes == Array(try reference.encode(message)), "\(message)")
+            #expect(try InvalidationMessage.decode(bytes) == message)
+        }
     }
 }
