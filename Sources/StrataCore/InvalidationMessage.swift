@@ -58,8 +58,10 @@ public struct InvalidationMessage: Codable, Sendable, Hashable {
 
     /// A JSON string literal: `"` and `\` escaped, control characters as `\b \t \n \f \r`
     /// or `\u00xx`, everything else (`/`, DEL, non-ASCII) as its UTF-8 bytes.
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     private static func appendJSONString(_ string: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
+        let hex = hexDigits
         out.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {
