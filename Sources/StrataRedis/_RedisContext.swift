@@ -12,6 +12,13 @@ import Darwin
 /// (``RedisConnection`` through a mutex and its I/O thread, ``RedisSubscriber`` by
 /// confining it to one thread).
 ///
+/// Two ways to run commands: the blocking calls (``command(_:)``, ``pipeline(_:)``:
+/// hiredis's own write-all-then-read, bounded by the command timeout), and
+/// ``exchangeInline(_:)`` for callers that must not block long (Swift tasks): it writes
+/// without blocking and waits at most ``inlineReplyWait`` for each reply; what has not
+/// arrived by then is left in ``owed`` for the next blocking user to read
+/// (``settleOwed()``). While ``owed`` is set, nothing else may use the socket first.
+///
 /// Any transport error (`context->err`) frees the hiredis context at once; later calls
 /// fail fast with ``RedisError/Code-swift.struct/connectionClosed`` naming the cause.
 ///
@@ -31,6 +38,19 @@ final class _RedisContext: @unchecked Sendable {
     private var scratch: UnsafeMutableRawPointer
     private var scratchCapacity: Int
     private static let retainedScratch = 64 * 1024
+
+    /// Replies a caller still waits for, left by ``exchangeInline(_:)``.
+    private(set) var owed: _OwedReplies?
+    /// Inline exchanges left that only check for a ready reply, without waiting: set after
+    /// an inline wait ran out (a slow or remote server), so that a cooperative thread is
+    /// blocked for at most ``inlineReplyWait`` once per `inlineWaitBackoff` calls.
+    private var inlineWaitSkips = 0
+    private static let inlineWaitBackoff = 64
+    /// The longest ``exchangeInline(_:)`` waits for a reply on the calling thread, in
+    /// milliseconds (`poll` resolution). A loopback Redis answers in tens of microseconds.
+    static let inlineReplyWait: Int32 = 1
+    /// Output buffers larger than this are written by the I/O thread, not inline.
+    private static let inlineWriteLimit = 64 * 1024
 
     private init(raw: UnsafeMutablePointer<redisContext>, endpoint: RedisConfiguration.Endpoint) {
         self.raw = raw
@@ -108,11 +128,16 @@ final class _RedisContext: @unchecked Sendable {
         readTimeout = duration
     }
 
-    /// Frees the hiredis context. Idempotent.
+    /// Frees the hiredis context. Idempotent. Replies still owed to a caller fail with
+    /// `.connectionClosed`.
     func close() {
         if let raw {
             redisFree(raw)
             self.raw = nil
+        }
+        if let owed {
+            self.owed = nil
+            owed.complete(.failure(closedError()))
         }
     }
 
@@ -175,14 +200,141 @@ final class _RedisContext: @unchecked Sendable {
         if redisBufferRead(context) != REDIS_OK { throw fail(context) }
     }
 
+    // MARK: Inline exchange
+
+    enum InlineOutcome {
+        /// All replies read (or the exchange failed) on the calling thread.
+        case done(Result<[RESPValue], RedisError>)
+        /// Some replies had not arrived within the inline wait: ``owed`` holds the rest,
+        /// for ``settleOwed()``.
+        case owed(_OwedReplies)
+    }
+
+    /// Writes `commands` without blocking and reads their replies, waiting at most
+    /// ``inlineReplyWait`` for each; the caller must hold the context exclusively and
+    /// ``owed`` must be `nil`. What is not done by then (output the socket did not take,
+    /// replies not yet received) is left in ``owed``.
+    ///
+    /// Writes use `send(MSG_NOSIGNAL | MSG_DONTWAIT)`, so a closed peer gives `EPIPE`, never
+    /// `SIGPIPE`, on the calling thread.
+    func exchangeInline(_ commands: [[RedisArgument]]) -> InlineOutcome {
+        precondition(owed == nil, "an inline exchange while replies are owed")
+        let context: UnsafeMutablePointer<redisContext>
+        do throws(RedisError) {
+            if commands.isEmpty { return .done(.success([])) }
+            for command in commands where command.isEmpty {
+                throw RedisError(code: .invalidArgument, message: commands.count == 1 ? "a Redis command needs at least its name" : "a pipeline contains an empty command")
+            }
+            context = try open()
+            for command in commands { try append(command, to: context) }
+        } catch {
+            return .done(.failure(error))
+        }
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        let flushed: Bool
+        do throws(RedisError) { flushed = try flushWithoutBlocking(context) } catch { return .done(.failure(error)) }
+        if flushed {
+            var wait = Self.inlineReplyWait
+            if inlineWaitSkips > 0 {
+                inlineWaitSkips -= 1
+                wait = 0
+            }
+            while replies.count < commands.count {
+                var reply: UnsafeMutableRawPointer?
+                if redisGetReplyFromReader(context, &reply) != REDIS_OK { return .done(.failure(fail(context))) }
+                if let reply {
+                    replies.append(RESPValue(reply.assumingMemoryBound(to: redisReply.self)))
+                    freeReplyObject(reply)
+                    continue
+                }
+                var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&descriptor, 1, wait)
+                if ready > 0 {
+                    // Readable (or hung up / failed: then read(2) reports it at once).
+                    if redisBufferRead(context) != REDIS_OK { return .done(.failure(fail(context))) }
+                    continue
+                }
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 && wait > 0 { inlineWaitSkips = Self.inlineWaitBackoff }
+                break
+            }
+            if replies.count == commands.count { return .done(.success(replies)) }
+        }
+        let owed = _OwedReplies(expected: commands.count, received: replies)
+        self.owed = owed
+        return .owed(owed)
+    }
+
+    /// Reads the replies ``owed`` to an earlier ``exchangeInline(_:)`` (blocking, bounded
+    /// by the command timeout) and hands them over. A no-op when nothing is owed.
+    func settleOwed() {
+        guard let owed else { return }
+        self.owed = nil
+        do throws(RedisError) {
+            let context = try open()
+            var replies = owed.received
+            replies.reserveCapacity(owed.expected)
+            while replies.count < owed.expected {
+                replies.append(try readReply(context))
+            }
+            owed.complete(.success(replies))
+        } catch {
+            owed.complete(.failure(error))
+        }
+    }
+
+    /// Sends what hiredis has buffered with `send(MSG_DONTWAIT | MSG_NOSIGNAL)`; `true`
+    /// when all of it went out. Large buffers are left to the blocking writer.
+    private func flushWithoutBlocking(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> Bool {
+        guard let buffer = context.pointee.obuf else { return true }
+        let length = sdslen(buffer)
+        if length > Self.inlineWriteLimit { return false }
+        var written = 0
+        while written < length {
+            let sent = send(context.pointee.fd, buffer + written, length - written, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            if sent > 0 {
+                written += sent
+                continue
+            }
+            let code = errno
+            if sent < 0 && code == EINTR { continue }
+            if sent < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
+            throw failWrite(code)
+        }
+        if written == length {
+            sdsclear(buffer)
+            return true
+        }
+        if written > 0 { sdsrange(buffer, Int32(written), -1) }
+        return false
+    }
+
+    private func failWrite(_ code: Int32) -> RedisError {
+        let reason = String(cString: strerror(code))
+        let error: RedisError
+        if code == EPIPE || code == ECONNRESET {
+            error = RedisError(code: .connectionClosed, message: "\(endpoint) closed the connection (\(reason))")
+        } else {
+            error = RedisError(code: .connectionClosed, message: "I/O error on the connection to \(endpoint): \(reason); the connection was closed")
+        }
+        failure = error
+        close()
+        return error
+    }
+
     // MARK: Internals
+
+    private func closedError() -> RedisError {
+        if let failure {
+            return RedisError(code: .connectionClosed, message: "the connection to \(endpoint) is closed after an earlier failure (\(failure)); open a new one")
+        }
+        return RedisError(code: .connectionClosed, message: "the connection to \(endpoint) is closed")
+    }
 
     private func open() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let raw { return raw }
-        if let failure {
-            throw RedisError(code: .connectionClosed, message: "the connection to \(endpoint) is closed after an earlier failure (\(failure)); open a new one")
-        }
-        throw RedisError(code: .connectionClosed, message: "the connection to \(endpoint) is closed")
+        throw closedError()
     }
 
     private func append(_ arguments: [RedisArgument], to context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
