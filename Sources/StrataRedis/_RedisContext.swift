@@ -39,6 +39,14 @@ final class _RedisContext: @unchecked Sendable {
     private var scratchCapacity: Int
     private static let retainedScratch = 64 * 1024
 
+    /// Commands formatted as RESP, not yet written (from `outputStart` to `outputCount`).
+    /// Written by this type with `send(MSG_NOSIGNAL)`, not by hiredis; only ``append(_:)``
+    /// (the subscriber's path) goes through hiredis's own output buffer.
+    private var output: UnsafeMutablePointer<UInt8>
+    private var outputCapacity: Int
+    private var outputCount = 0
+    private var outputStart = 0
+
     /// Replies a caller still waits for, left by ``exchangeInline(_:)``.
     private(set) var owed: _OwedReplies?
     /// Inline exchanges left that only check for a ready reply, without waiting: set after
@@ -60,6 +68,8 @@ final class _RedisContext: @unchecked Sendable {
         argvLengths = .allocate(capacity: argCapacity)
         scratchCapacity = 1024
         scratch = .allocate(byteCount: scratchCapacity, alignment: 8)
+        outputCapacity = 4096
+        output = .allocate(capacity: outputCapacity)
     }
 
     deinit {
@@ -67,6 +77,7 @@ final class _RedisContext: @unchecked Sendable {
         argv.deallocate()
         argvLengths.deallocate()
         scratch.deallocate()
+        output.deallocate()
     }
 
     var isOpen: Bool { raw != nil }
@@ -135,6 +146,8 @@ final class _RedisContext: @unchecked Sendable {
             redisFree(raw)
             self.raw = nil
         }
+        outputStart = 0
+        outputCount = 0
         if let owed {
             self.owed = nil
             owed.complete(.failure(closedError()))
@@ -146,13 +159,13 @@ final class _RedisContext: @unchecked Sendable {
     /// Sends one command and reads its reply. Server error replies are returned as
     /// `.error`, transport failures thrown (and the context closed).
     func command(_ arguments: [RedisArgument]) throws(RedisError) -> RESPValue {
-        let context = try open()
-        let argc = try prepare(arguments)
-        guard let reply = redisCommandArgv(context, argc, argv, argvLengths) else {
-            throw fail(context)
+        if arguments.isEmpty {
+            throw RedisError(code: .invalidArgument, message: "a Redis command needs at least its name")
         }
-        defer { freeReplyObject(reply) }
-        return RESPValue(reply.assumingMemoryBound(to: redisReply.self))
+        let context = try open()
+        format(arguments)
+        try writeBlocking(context)
+        return try readReply(context)
     }
 
     /// Writes all commands in one go, then reads one reply per command.
@@ -162,9 +175,8 @@ final class _RedisContext: @unchecked Sendable {
             throw RedisError(code: .invalidArgument, message: "a pipeline contains an empty command")
         }
         let context = try open()
-        for command in commands {
-            try append(command, to: context)
-        }
+        for command in commands { format(command) }
+        try writeBlocking(context)
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         for _ in commands {
@@ -226,10 +238,10 @@ final class _RedisContext: @unchecked Sendable {
                 throw RedisError(code: .invalidArgument, message: commands.count == 1 ? "a Redis command needs at least its name" : "a pipeline contains an empty command")
             }
             context = try open()
-            for command in commands { try append(command, to: context) }
         } catch {
             return .done(.failure(error))
         }
+        for command in commands { format(command) }
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         let flushed: Bool
@@ -273,6 +285,7 @@ final class _RedisContext: @unchecked Sendable {
         self.owed = nil
         do throws(RedisError) {
             let context = try open()
+            try writeBlocking(context)
             var replies = owed.received
             replies.reserveCapacity(owed.expected)
             while replies.count < owed.expected {
@@ -284,36 +297,114 @@ final class _RedisContext: @unchecked Sendable {
         }
     }
 
-    /// Sends what hiredis has buffered with `send(MSG_DONTWAIT | MSG_NOSIGNAL)`; `true`
-    /// when all of it went out. Large buffers are left to the blocking writer.
+    /// Sends the formatted output with `send(MSG_DONTWAIT | MSG_NOSIGNAL)`; `true` when
+    /// all of it went out. Large outputs are left to the blocking writer.
     private func flushWithoutBlocking(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> Bool {
-        guard let buffer = context.pointee.obuf else { return true }
-        let length = sdslen(buffer)
-        if length > Self.inlineWriteLimit { return false }
-        var written = 0
-        while written < length {
-            let sent = send(context.pointee.fd, buffer + written, length - written, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        if outputCount - outputStart > Self.inlineWriteLimit { return false }
+        while outputStart < outputCount {
+            let sent = send(context.pointee.fd, output + outputStart, outputCount - outputStart, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
             if sent > 0 {
-                written += sent
+                outputStart += sent
                 continue
             }
             let code = errno
             if sent < 0 && code == EINTR { continue }
-            if sent < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
-            throw failWrite(code)
+            if sent < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return false }
+            throw failWrite(code, timedOut: false)
         }
-        if written == length {
-            sdsclear(buffer)
-            return true
-        }
-        if written > 0 { sdsrange(buffer, Int32(written), -1) }
-        return false
+        resetOutput()
+        return true
     }
 
-    private func failWrite(_ code: Int32) -> RedisError {
+    /// Sends all formatted output, blocking (bounded by the socket's send timeout, the
+    /// command timeout). `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, never `SIGPIPE`.
+    private func writeBlocking(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
+        while outputStart < outputCount {
+            let sent = send(context.pointee.fd, output + outputStart, outputCount - outputStart, Int32(MSG_NOSIGNAL))
+            if sent > 0 {
+                outputStart += sent
+                continue
+            }
+            let code = errno
+            if sent < 0 && code == EINTR { continue }
+            throw failWrite(code, timedOut: sent < 0 && (code == EAGAIN || code == EWOULDBLOCK))
+        }
+        resetOutput()
+    }
+
+    private func resetOutput() {
+        outputStart = 0
+        outputCount = 0
+        if outputCapacity > Self.retainedScratch {
+            output.deallocate()
+            outputCapacity = 4096
+            output = .allocate(capacity: outputCapacity)
+        }
+    }
+
+    /// Appends `arguments` as one RESP command (`*N`, then `$len` and the bytes of each).
+    private func format(_ arguments: [RedisArgument]) {
+        var needed = 16
+        for argument in arguments { needed += argument.bytes.count + 24 }
+        reserveOutput(needed)
+        var at = outputCount
+        output[at] = UInt8(ascii: "*")
+        at = Self.writeDecimal(arguments.count, to: output, at: at + 1)
+        for argument in arguments {
+            output[at] = UInt8(ascii: "$")
+            let count = argument.bytes.count
+            at = Self.writeDecimal(count, to: output, at: at + 1)
+            if count > 0 {
+                argument.bytes.withUnsafeBufferPointer { source in
+                    (output + at).update(from: source.baseAddress!, count: count)
+                }
+                at += count
+            }
+            output[at] = 13
+            output[at + 1] = 10
+            at += 2
+        }
+        outputCount = at
+    }
+
+    private func reserveOutput(_ extra: Int) {
+        guard outputCount + extra > outputCapacity else { return }
+        let capacity = max(outputCapacity * 2, outputCount + extra)
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        grown.update(from: output, count: outputCount)
+        output.deallocate()
+        output = grown
+        outputCapacity = capacity
+    }
+
+    /// Writes `value` (≥ 0) in decimal followed by CRLF; returns the index after it.
+    @inline(__always)
+    private static func writeDecimal(_ value: Int, to buffer: UnsafeMutablePointer<UInt8>, at start: Int) -> Int {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var remaining = value
+        var index = start + digits - 1
+        while index >= start {
+            buffer[index] = UInt8(truncatingIfNeeded: 48 + remaining % 10)
+            remaining /= 10
+            index -= 1
+        }
+        buffer[start + digits] = 13
+        buffer[start + digits + 1] = 10
+        return start + digits + 2
+    }
+
+    private func failWrite(_ code: Int32, timedOut: Bool) -> RedisError {
         let reason = String(cString: strerror(code))
         let error: RedisError
-        if code == EPIPE || code == ECONNRESET {
+        if timedOut {
+            let limit = readTimeout.map { " within \($0)" } ?? ""
+            error = RedisError(code: .timeout, message: "could not send to \(endpoint)\(limit) (the server is not reading); the connection was closed")
+        } else if code == EPIPE || code == ECONNRESET {
             error = RedisError(code: .connectionClosed, message: "\(endpoint) closed the connection (\(reason))")
         } else {
             error = RedisError(code: .connectionClosed, message: "I/O error on the connection to \(endpoint): \(reason); the connection was closed")
