@@ -46,6 +46,10 @@ final class _RedisContext: @unchecked Sendable {
     private var outputCapacity: Int
     private var outputCount = 0
     private var outputStart = 0
+    /// Replies to the commands written by this type are parsed here; hiredis's reader
+    /// serves only the subscriber's calls (``readReply()``, ``bufferedReply()``,
+    /// ``readFromSocket()``).
+    private var reader = _ReplyReader()
 
     /// Replies a caller still waits for, left by ``exchangeInline(_:)``.
     private(set) var owed: _OwedReplies?
@@ -148,6 +152,7 @@ final class _RedisContext: @unchecked Sendable {
         }
         outputStart = 0
         outputCount = 0
+        reader.reset()
         if let owed {
             self.owed = nil
             owed.complete(.failure(closedError()))
@@ -165,7 +170,7 @@ final class _RedisContext: @unchecked Sendable {
         let context = try open()
         format(arguments)
         try writeBlocking(context)
-        return try readReply(context)
+        return try receiveReply(context)
     }
 
     /// Writes all commands in one go, then reads one reply per command.
@@ -180,7 +185,7 @@ final class _RedisContext: @unchecked Sendable {
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         for _ in commands {
-            replies.append(try readReply(context))
+            replies.append(try receiveReply(context))
         }
         return replies
     }
@@ -253,19 +258,23 @@ final class _RedisContext: @unchecked Sendable {
                 wait = 0
             }
             while replies.count < commands.count {
-                var reply: UnsafeMutableRawPointer?
-                if redisGetReplyFromReader(context, &reply) != REDIS_OK { return .done(.failure(fail(context))) }
-                if let reply {
-                    replies.append(RESPValue(reply.assumingMemoryBound(to: redisReply.self)))
-                    freeReplyObject(reply)
-                    continue
+                do throws(_ReplyReader.ProtocolError) {
+                    if let reply = try reader.next() {
+                        replies.append(reply)
+                        continue
+                    }
+                } catch {
+                    return .done(.failure(failProtocol(error)))
                 }
                 var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
                 let ready = poll(&descriptor, 1, wait)
                 if ready > 0 {
-                    // Readable (or hung up / failed: then read(2) reports it at once).
-                    if redisBufferRead(context) != REDIS_OK { return .done(.failure(fail(context))) }
-                    continue
+                    // Readable (or hung up / failed: then recv reports it at once).
+                    switch reader.receive(from: context.pointee.fd, flags: Int32(MSG_DONTWAIT)) {
+                    case .received, .wouldBlock: continue
+                    case .closed: return .done(.failure(failClosedByServer()))
+                    case .failed(let code): return .done(.failure(failRead(code)))
+                    }
                 }
                 if ready < 0 && errno == EINTR { continue }
                 if ready == 0 && wait > 0 { inlineWaitSkips = Self.inlineWaitBackoff }
@@ -289,7 +298,7 @@ final class _RedisContext: @unchecked Sendable {
             var replies = owed.received
             replies.reserveCapacity(owed.expected)
             while replies.count < owed.expected {
-                replies.append(try readReply(context))
+                replies.append(try receiveReply(context))
             }
             owed.complete(.success(replies))
         } catch {
@@ -396,6 +405,45 @@ final class _RedisContext: @unchecked Sendable {
         buffer[start + digits] = 13
         buffer[start + digits + 1] = 10
         return start + digits + 2
+    }
+
+    /// The next reply to a command written by this type: blocks in `recv` up to the
+    /// socket's receive timeout (the command timeout) for each chunk.
+    private func receiveReply(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RESPValue {
+        while true {
+            do throws(_ReplyReader.ProtocolError) {
+                if let reply = try reader.next() { return reply }
+            } catch {
+                throw failProtocol(error)
+            }
+            switch reader.receive(from: context.pointee.fd, flags: 0) {
+            case .received: continue
+            case .wouldBlock:
+                let limit = readTimeout.map { " within \($0)" } ?? ""
+                throw failWith(RedisError(code: .timeout, message: "no reply from \(endpoint)\(limit); the connection was closed because its replies can no longer be matched to commands"))
+            case .closed: throw failClosedByServer()
+            case .failed(let code): throw failRead(code)
+            }
+        }
+    }
+
+    private func failClosedByServer() -> RedisError {
+        failWith(RedisError(code: .connectionClosed, message: "\(endpoint) closed the connection (Server closed the connection)"))
+    }
+
+    private func failRead(_ code: Int32) -> RedisError {
+        failWith(RedisError(code: .connectionClosed, message: "I/O error on the connection to \(endpoint): \(String(cString: strerror(code))); the connection was closed"))
+    }
+
+    private func failProtocol(_ error: _ReplyReader.ProtocolError) -> RedisError {
+        failWith(RedisError(code: .protocolError, message: "protocol error from \(endpoint): \(error.reason); the connection was closed"))
+    }
+
+    /// Remembers why the context broke and closes it.
+    private func failWith(_ error: RedisError) -> RedisError {
+        failure = error
+        close()
+        return error
     }
 
     private func failWrite(_ code: Int32, timedOut: Bool) -> RedisError {
