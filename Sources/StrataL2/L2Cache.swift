@@ -294,11 +294,18 @@ public final class L2Cache: Sendable {
             counters.count(.miss)
             return .miss(L2Miss(key: plan.key, generations: generations, lease: nil, leaseHeldElsewhere: false))
         }
-        switch decode(reply, current: current, plan: plan, as: T.self, generations: generations) {
-        case .valid(let value, let info):
+        switch verify(reply, current: current, plan: plan) {
+        case .payload(let payload, let range, let codecID, let writtenAt):
+            let value: T
+            do {
+                value = try decodeValue(T.self, payload: payload, range: range, codec: codecID)
+            } catch {
+                return reject(.undecodable)
+            }
             counters.count(.hit)
             seen.append((plan, generations))
-            return .hit(value, info)
+            // The stamped generations equal the current ones (checked in verify).
+            return .hit(value, L2EntryInfo(writtenAtMilliseconds: writtenAt, generations: generations))
         case .absent:
             seen.append((plan, generations))
             return miss()
@@ -307,6 +314,10 @@ public final class L2Cache: Sendable {
             seen.append((plan, generations))
             return miss()
         case .rejected(let reason):
+            return reject(reason)
+        }
+
+        func reject(_ reason: _Envelope.Rejection) -> L2Lookup<T> {
             rejected = true
             counters.rejected(reason)
             logger.warning("rejected an L2 entry", metadata: ["key": "\(plan.valueKey)", "reason": "\(reason.rawValue)"])
@@ -314,14 +325,17 @@ public final class L2Cache: Sendable {
         }
     }
 
-    enum _Decoded<T> {
-        case valid(T, L2EntryInfo)
+    /// A value reply checked against the current generations and opened: everything up to
+    /// the codec's decode, in code that does not depend on the value's type.
+    enum _Verified {
+        /// Authentic, current, with a codec that can read it: the payload is `bytes[range]`.
+        case payload([UInt8], Range<Int>, codec: UInt8, writtenAtMilliseconds: Int64)
         case absent
         case stale
         case rejected(_Envelope.Rejection)
     }
 
-    func decode<T: Decodable>(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan, as type: T.Type, generations: [Int64]) -> _Decoded<T> {
+    func verify(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan) -> _Verified {
         let bytes: [UInt8]
         switch reply {
         case .null: return .absent
@@ -341,22 +355,20 @@ public final class L2Cache: Sendable {
                                                                    protector: protector, maximumSize: configuration.maximumValueSize)
             // Authentic, but stamped for a different number of prefixes: not ours to trust.
             guard header.generationCount == current.count else { throw .forged }
-            guard let decoder = Self.decoder(for: header.codec, configured: codec) else { throw .codecMismatch }
-            let value: T
-            do {
-                if header.codec == 3 && (codecIsBinary || codec.id != 3) {
-                    value = try L2BinaryCodec().decode(T.self, from: payload, range: range)   // in place, no copy
-                } else {
-                    value = try decoder.decode(T.self, from: range == payload.indices ? payload : Array(payload[range]))
-                }
-            } catch {
-                throw .undecodable
-            }
-            // The stamped generations equal the current ones (checked above).
-            return .valid(value, L2EntryInfo(writtenAtMilliseconds: header.writtenAtMilliseconds, generations: generations))
+            guard Self.decoder(for: header.codec, configured: codec) != nil else { throw .codecMismatch }
+            return .payload(payload, range, codec: header.codec, writtenAtMilliseconds: header.writtenAtMilliseconds)
         } catch {
             return .rejected(error)
         }
+    }
+
+    /// Decodes a verified payload with the codec it was stamped with.
+    func decodeValue<T: Decodable>(_ type: T.Type, payload: [UInt8], range: Range<Int>, codec id: UInt8) throws -> T {
+        if id == 3 && (codecIsBinary || codec.id != 3) {
+            return try L2BinaryCodec().decode(T.self, from: payload, range: range)   // in place, no copy
+        }
+        guard let decoder = Self.decoder(for: id, configured: codec) else { throw _Envelope.Rejection.codecMismatch }
+        return try decoder.decode(T.self, from: range == payload.indices ? payload : Array(payload[range]))
     }
 
     /// The codec that reads entries stamped with codec `id`: the configured one, or a
@@ -434,6 +446,9 @@ public final class L2Cache: Sendable {
         var values: [RedisArgument] = [Self.mget]
         values.reserveCapacity(keys.count + 1)
         // The union of the generation keys, deduplicated by memo slot (keys of one epoch).
+        // Batches share few prefixes: a linear search over the distinct ones is cheaper
+        // than hashing, until there are many.
+        var identities: [Int] = []
         var generationIndex: [Int: Int] = [:]
         var generationKeys: [RedisArgument] = [Self.mget]
         var positions: [[Int]] = []
@@ -445,13 +460,23 @@ public final class L2Cache: Sendable {
             own.reserveCapacity(plan.generationArguments.count)
             for (index, argument) in plan.generationArguments.enumerated() {
                 let identity = index < plan.slots.count ? plan.epoch << 32 | plan.slots[index] : -1
-                if identity >= 0, let position = generationIndex[identity] {
-                    own.append(position)
-                } else {
-                    if identity >= 0 { generationIndex[identity] = generationKeys.count - 1 }
-                    own.append(generationKeys.count - 1)
-                    generationKeys.append(argument)
+                if identity >= 0 {
+                    if identities.count > 32 && generationIndex.isEmpty {
+                        for (position, seen) in identities.enumerated() where seen >= 0 && generationIndex[seen] == nil {
+                            generationIndex[seen] = position
+                        }
+                    }
+                    let known = generationIndex.isEmpty ? identities.firstIndex(of: identity) : generationIndex[identity]
+                    if let known {
+                        own.append(known)
+                        continue
+                    }
+                    if !generationIndex.isEmpty { generationIndex[identity] = identities.count }
                 }
+                // Position in the generations reply = position among the MGET arguments - 1.
+                own.append(generationKeys.count - 1)
+                generationKeys.append(argument)
+                identities.append(identity)
             }
             positions.append(own)
         }
