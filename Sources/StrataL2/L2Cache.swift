@@ -437,12 +437,13 @@ public final class L2Cache: Sendable {
     struct _ReadBatch {
         let plans: [_KeyPlan]
         let commands: [[RedisArgument]]
-        let generationPositions: [[Int]]
+        /// Each plan's generations' positions in the second reply, plan after plan
+        /// (`plans[i].generationKeys.count` entries each).
+        let generationPositions: [Int]
     }
 
     func readBatch(_ keys: [String]) throws(L2Error) -> _ReadBatch {
-        var plans: [_KeyPlan] = []
-        plans.reserveCapacity(keys.count)
+        let plans = try memo.plans(keys, layout: layout)
         var values: [RedisArgument] = [Self.mget]
         values.reserveCapacity(keys.count + 1)
         // The union of the generation keys, deduplicated by memo slot (keys of one epoch).
@@ -451,13 +452,10 @@ public final class L2Cache: Sendable {
         var identities: [Int] = []
         var generationIndex: [Int: Int] = [:]
         var generationKeys: [RedisArgument] = [Self.mget]
-        var positions: [[Int]] = []
-        positions.reserveCapacity(keys.count)
-        for plan in try memo.plans(keys, layout: layout) {
-            plans.append(plan)
+        var positions: [Int] = []
+        positions.reserveCapacity(keys.count * 3)
+        for plan in plans {
             values.append(plan.valueArgument)
-            var own: [Int] = []
-            own.reserveCapacity(plan.generationArguments.count)
             for (index, argument) in plan.generationArguments.enumerated() {
                 let identity = index < plan.slots.count ? plan.epoch << 32 | plan.slots[index] : -1
                 if identity >= 0 {
@@ -468,17 +466,16 @@ public final class L2Cache: Sendable {
                     }
                     let known = generationIndex.isEmpty ? identities.firstIndex(of: identity) : generationIndex[identity]
                     if let known {
-                        own.append(known)
+                        positions.append(known)
                         continue
                     }
                     if !generationIndex.isEmpty { generationIndex[identity] = identities.count }
                 }
                 // Position in the generations reply = position among the MGET arguments - 1.
-                own.append(generationKeys.count - 1)
+                positions.append(generationKeys.count - 1)
                 generationKeys.append(argument)
                 identities.append(identity)
             }
-            positions.append(own)
         }
         return _ReadBatch(plans: plans, commands: [values, generationKeys], generationPositions: positions)
     }
@@ -495,8 +492,11 @@ public final class L2Cache: Sendable {
         results.reserveCapacity(batch.plans.count)
         var seen: [(_KeyPlan, [Int64])] = []
         seen.reserveCapacity(batch.plans.count)
+        var offset = 0
         for (index, plan) in batch.plans.enumerated() {
-            let current = batch.generationPositions[index].map { $0 < allGenerations.count ? allGenerations[$0] : nil }
+            let count = plan.generationArguments.count
+            let current = batch.generationPositions[offset..<offset + count].map { $0 < allGenerations.count ? allGenerations[$0] : nil }
+            offset += count
             var isRejected = false
             let lookup: L2Lookup<T> = interpret(valueReplies[index], current: current, plan: plan, rejected: &isRejected, seen: &seen)
             if isRejected, let bytes = rejectedBytes(valueReplies[index]) { rejected.append((plan, bytes)) }
