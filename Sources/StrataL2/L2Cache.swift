@@ -261,9 +261,10 @@ public final class L2Cache: Sendable {
         }
     }
 
-    func makeEnvelope(_ payload: [UInt8], generations: [Int64], plan: _KeyPlan) throws(L2Error) -> [UInt8] {
+    func makeEnvelope(_ payload: [UInt8], generations: [Int64], plan: _KeyPlan,
+                      now: Int64 = _Envelope.nowMilliseconds()) throws(L2Error) -> [UInt8] {
         let envelope = _Envelope.encode(
-            payload: payload, codec: codec.id, generations: generations, writtenAtMilliseconds: _Envelope.nowMilliseconds(),
+            payload: payload, codec: codec.id, generations: generations, writtenAtMilliseconds: now,
             redisKey: plan.valueArgument.bytes, protector: protector, compressionThreshold: configuration.compressionThreshold)
         guard envelope.count <= configuration.maximumValueSize else {
             throw L2Error(code: .valueTooLarge, message: "the value of '\(plan.key)' takes \(envelope.count) bytes after compression, "
@@ -446,38 +447,12 @@ public final class L2Cache: Sendable {
         let plans = try memo.plans(keys, layout: layout)
         var values: [RedisArgument] = [Self.mget]
         values.reserveCapacity(keys.count + 1)
-        // The union of the generation keys, deduplicated by memo slot (keys of one epoch).
-        // Batches share few prefixes: a linear search over the distinct ones is cheaper
-        // than hashing, until there are many.
-        var identities: [Int] = []
-        var generationIndex: [Int: Int] = [:]
-        var generationKeys: [RedisArgument] = [Self.mget]
-        var positions: [Int] = []
-        positions.reserveCapacity(keys.count * 3)
+        var union = _GenerationUnion()
         for plan in plans {
             values.append(plan.valueArgument)
-            for (index, argument) in plan.generationArguments.enumerated() {
-                let identity = index < plan.slots.count ? plan.epoch << 32 | plan.slots[index] : -1
-                if identity >= 0 {
-                    if identities.count > 32 && generationIndex.isEmpty {
-                        for (position, seen) in identities.enumerated() where seen >= 0 && generationIndex[seen] == nil {
-                            generationIndex[seen] = position
-                        }
-                    }
-                    let known = generationIndex.isEmpty ? identities.firstIndex(of: identity) : generationIndex[identity]
-                    if let known {
-                        positions.append(known)
-                        continue
-                    }
-                    if !generationIndex.isEmpty { generationIndex[identity] = identities.count }
-                }
-                // Position in the generations reply = position among the MGET arguments - 1.
-                positions.append(generationKeys.count - 1)
-                generationKeys.append(argument)
-                identities.append(identity)
-            }
+            union.add(plan)
         }
-        return _ReadBatch(plans: plans, commands: [values, generationKeys], generationPositions: positions)
+        return _ReadBatch(plans: plans, commands: [values, union.mget], generationPositions: union.positions)
     }
 
     /// The lookups of a batch from its replies; rejected values are appended to `rejected`.
@@ -519,8 +494,9 @@ public final class L2Cache: Sendable {
         var outcomes: [L2WriteOutcome?] = []
         var pending: [Int] = []
         var attempt = 0
-        /// Where each pending entry's generations are in the last `MGET` reply.
-        var positions: [[Int]] = []
+        /// Where each pending entry's generations are in the last `MGET` reply, entry
+        /// after entry (`plans[i].generationKeys.count` each).
+        var positions: [Int] = []
 
         var isDone: Bool { pending.isEmpty }
         var results: [L2WriteOutcome] { outcomes.map { $0 ?? .refusedGenerationChanged } }
@@ -556,29 +532,16 @@ public final class L2Cache: Sendable {
         for index in batch.pending { del.append(batch.plans[index].leaseArgument) }
         commands.append(del)
         let milliseconds = RedisArgument(Self.milliseconds(ttl))
-        var generationIndex: [Int: Int] = [:]
-        var mget: [RedisArgument] = [Self.mget]
-        batch.positions = []
-        batch.positions.reserveCapacity(batch.pending.count)
+        let now = _Envelope.nowMilliseconds()
+        var union = _GenerationUnion()
         for index in batch.pending {
             let plan = batch.plans[index]
-            let envelope = try makeEnvelope(batch.payloads[index], generations: batch.generations[index], plan: plan)
+            let envelope = try makeEnvelope(batch.payloads[index], generations: batch.generations[index], plan: plan, now: now)
             commands.append([Self.set, plan.valueArgument, RedisArgument(envelope), Self.px, milliseconds])
-            var own: [Int] = []
-            own.reserveCapacity(plan.generationArguments.count)
-            for (slotIndex, argument) in plan.generationArguments.enumerated() {
-                let identity = slotIndex < plan.slots.count ? plan.epoch << 32 | plan.slots[slotIndex] : -1
-                if identity >= 0, let position = generationIndex[identity] {
-                    own.append(position)
-                } else {
-                    if identity >= 0 { generationIndex[identity] = mget.count - 1 }
-                    own.append(mget.count - 1)
-                    mget.append(argument)
-                }
-            }
-            batch.positions.append(own)
+            union.add(plan)
         }
-        commands.append(mget)
+        batch.positions = union.positions
+        commands.append(union.mget)
         return commands
     }
 
@@ -599,13 +562,16 @@ public final class L2Cache: Sendable {
         var seen: [(_KeyPlan, [Int64])] = []
         seen.reserveCapacity(batch.pending.count)
         defer { memo.remember(seen) }
+        var offset = 0
         for (position, index) in batch.pending.enumerated() {
+            let count = batch.plans[index].generationArguments.count
+            defer { offset += count }
             if case .error(let error) = replies[position + 1] {
                 counters.count(.redisFailure)
                 batch.outcomes[index] = .skipped(.redisFailure("\(error)"))
                 continue
             }
-            let fresh = batch.positions[position].map { $0 < current.count ? current[$0] : -1 }
+            let fresh = batch.positions[offset..<offset + count].map { $0 < current.count ? current[$0] : -1 }
             seen.append((batch.plans[index], fresh))
             if fresh == batch.generations[index] {
                 counters.count(.write)
@@ -705,5 +671,41 @@ public final class L2Cache: Sendable {
     static func evalFallback(_ command: [RedisArgument]) -> [RedisArgument] {
         guard command.count >= 2, let script = scriptsBySHA[command[1].bytes] else { return command }
         return script.fallback(command)
+    }
+}
+
+/// The distinct generation keys of several plans, for one `MGET`, and where each plan's
+/// generations are in its reply. Deduplicated by memo slot (plans of one epoch); a batch
+/// shares few prefixes, so a linear search over the distinct ones does until there are
+/// many, then a hash table.
+struct _GenerationUnion {
+    /// `MGET` and the distinct generation keys.
+    private(set) var mget: [RedisArgument] = [L2Cache.mget]
+    /// For each added plan in turn, its generations' positions in the `MGET` reply.
+    private(set) var positions: [Int] = []
+    /// Memo identity (epoch, slot) of each key in `mget` after the command; -1: none.
+    private var identities: [Int] = []
+    private var index: [Int: Int] = [:]
+    private static let linearLimit = 32
+
+    mutating func add(_ plan: _KeyPlan) {
+        for (slotIndex, argument) in plan.generationArguments.enumerated() {
+            let identity = slotIndex < plan.slots.count ? plan.epoch << 32 | plan.slots[slotIndex] : -1
+            if identity >= 0 {
+                if identities.count > Self.linearLimit && index.isEmpty {
+                    for (position, known) in identities.enumerated() where known >= 0 && index[known] == nil {
+                        index[known] = position
+                    }
+                }
+                if let known = index.isEmpty ? identities.firstIndex(of: identity) : index[identity] {
+                    positions.append(known)
+                    continue
+                }
+                if !index.isEmpty { index[identity] = identities.count }
+            }
+            positions.append(identities.count)
+            identities.append(identity)
+            mget.append(argument)
+        }
     }
 }
