@@ -144,10 +144,8 @@ public final class RedisConnection: Sendable {
     /// the connection's I/O thread by a lock. Never call it from a Swift concurrency task:
     /// it blocks the thread for a network round trip.
     ///
-    /// hiredis writes with `write(2)`, so a write to a connection the server already
-    /// closed raises `SIGPIPE` on the calling thread. The connection's own thread blocks
-    /// that signal; processes using the sync API from their threads should ignore it
-    /// (`signal(SIGPIPE, SIG_IGN)`, as most servers do).
+    /// Writes use `send(MSG_NOSIGNAL)`: a connection the server closed gives
+    /// `.connectionClosed`, never `SIGPIPE`.
     ///
     /// ```swift
     /// let reply = try connection.sendSync(["GET", "authz:user:42"])
