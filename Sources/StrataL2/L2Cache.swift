@@ -689,8 +689,11 @@ struct _GenerationUnion {
     private static let linearLimit = 32
 
     mutating func add(_ plan: _KeyPlan) {
-        for (slotIndex, argument) in plan.generationArguments.enumerated() {
-            let identity = slotIndex < plan.slots.count ? plan.epoch << 32 | plan.slots[slotIndex] : -1
+        // By index, not by enumerating the arguments: a known key's argument (its bytes, on
+        // the heap) is not touched at all.
+        let slotCount = plan.slots.count
+        for slotIndex in 0..<plan.generationArguments.count {
+            let identity = slotIndex < slotCount ? plan.epoch << 32 | plan.slots[slotIndex] : -1
             if identity >= 0 {
                 if identities.count > Self.linearLimit && index.isEmpty {
                     for (position, known) in identities.enumerated() where known >= 0 && index[known] == nil {
@@ -705,7 +708,7 @@ struct _GenerationUnion {
             }
             positions.append(identities.count)
             identities.append(identity)
-            mget.append(argument)
+            mget.append(plan.generationArguments[slotIndex])
         }
     }
 }
