@@ -138,7 +138,21 @@ public final class L2Cache: Sendable {
     ///   (nothing is written).
     @discardableResult
     public func set<T: Encodable & Sendable>(_ key: String, value: T, ttl: Duration) async throws(L2Error) -> L2WriteOutcome {
-        try await setMany([(key, value)], ttl: ttl)[0]
+        let plan = try plan(key)
+        let payload = try encodePayload(value, key: key)
+        var generations = knownGenerations(plan)
+        for attempt in 0... {
+            switch await guarded(try singleWriteCommands(plan, payload: payload, generations: generations, ttl: ttl)) {
+            case .failure(let reason):
+                return .skipped(reason)
+            case .success(let replies):
+                switch singleWriteResult(plan, replies, generations: generations, attempt: attempt) {
+                case .done(let outcome): return outcome
+                case .retry(let fresh): generations = fresh
+                }
+            }
+        }
+        fatalError("unreachable")
     }
 
     /// Stores a value loaded after `miss`, only if nothing invalidated the key since:
@@ -210,12 +224,7 @@ public final class L2Cache: Sendable {
         try memo.plan(key, layout: layout)
     }
 
-    func readCommands(_ plan: _KeyPlan) -> [[RedisArgument]] {
-        var mget: [RedisArgument] = [Self.mget]
-        mget.reserveCapacity(1 + plan.generationArguments.count)
-        mget.append(contentsOf: plan.generationArguments)
-        return [[Self.get, plan.valueArgument], mget]
-    }
+    func readCommands(_ plan: _KeyPlan) -> [[RedisArgument]] { plan.readCommands }
 
     static let get = RedisArgument("GET")
     static let mget = RedisArgument("MGET")
@@ -543,6 +552,47 @@ public final class L2Cache: Sendable {
         batch.positions = union.positions
         commands.append(union.mget)
         return commands
+    }
+
+    /// One entry's write attempt, as ``writeCommands(_:ttl:)`` builds it for a batch of one:
+    /// `DEL lease`, `SET value envelope PX ttl`, `MGET` of the generations.
+    func singleWriteCommands(_ plan: _KeyPlan, payload: [UInt8], generations: [Int64], ttl: Duration) throws(L2Error) -> [[RedisArgument]] {
+        let envelope = try makeEnvelope(payload, generations: generations, plan: plan)
+        return [plan.leaseDelete, [Self.set, plan.valueArgument, RedisArgument(envelope), Self.px, RedisArgument(Self.milliseconds(ttl))],
+                plan.readCommands[1]]
+    }
+
+    enum _SingleWrite {
+        case done(L2WriteOutcome)
+        /// The generations changed since the envelope was stamped: write again with these.
+        case retry([Int64])
+    }
+
+    /// What the replies to ``singleWriteCommands(_:payload:generations:ttl:)`` mean; the
+    /// same rules as ``apply(_:_:)`` for a batch of one (at most 3 attempts).
+    func singleWriteResult(_ plan: _KeyPlan, _ replies: [RESPValue], generations: [Int64], attempt: Int) -> _SingleWrite {
+        guard replies.count == 3, let generationReplies = replies[2].array else {
+            counters.count(.redisFailure)
+            return .done(.skipped(.redisFailure("unexpected reply to a write pipeline: \(replies.last.map { "\($0)" } ?? "none")")))
+        }
+        if case .error(let error) = replies[1] {
+            counters.count(.redisFailure)
+            return .done(.skipped(.redisFailure("\(error)")))
+        }
+        let count = plan.generationArguments.count
+        var fresh: [Int64] = []
+        fresh.reserveCapacity(count)
+        for index in 0..<count {
+            fresh.append(index < generationReplies.count ? Self.parseGeneration(generationReplies[index]) ?? -1 : -1)
+        }
+        memo.remember(plan, fresh)
+        if fresh == generations {
+            counters.count(.write)
+            return .done(.stored)
+        }
+        if attempt < 2 { return .retry(fresh) }
+        counters.count(.writeRefused)
+        return .done(.refusedGenerationChanged)
     }
 
     func fail(_ batch: inout _WriteBatch, _ reason: L2SkipReason) {
