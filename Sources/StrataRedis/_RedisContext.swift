@@ -12,15 +12,19 @@ import Darwin
 /// (``RedisConnection`` through a mutex and its I/O thread, ``RedisSubscriber`` by
 /// confining it to one thread).
 ///
-/// Two ways to run commands: the blocking calls (``command(_:)``, ``pipeline(_:)``:
-/// hiredis's own write-all-then-read, bounded by the command timeout), and
+/// hiredis connects and sets the socket timeouts; commands are formatted as RESP here and
+/// written with `send(MSG_NOSIGNAL)`, and their replies parsed by ``_ReplyReader``. Two
+/// ways to run them: the blocking calls (``command(_:)``, ``pipeline(_:)``: write all,
+/// then read, each `send`/`recv` bounded by the command timeout), and
 /// ``exchangeInline(_:)`` for callers that must not block long (Swift tasks): it writes
 /// without blocking and waits at most ``inlineReplyWait`` for each reply; what has not
-/// arrived by then is left in ``owed`` for the next blocking user to read
+/// arrived by then is left in ``owed`` for the next blocking user to finish
 /// (``settleOwed()``). While ``owed`` is set, nothing else may use the socket first.
+/// The subscriber's calls (``append(_:)``, ``readReply()``, ``bufferedReply()``,
+/// ``readFromSocket()``) go through hiredis's own buffers and reader instead.
 ///
-/// Any transport error (`context->err`) frees the hiredis context at once; later calls
-/// fail fast with ``RedisError/Code-swift.struct/connectionClosed`` naming the cause.
+/// Any transport or protocol error frees the hiredis context at once; later calls fail
+/// fast with ``RedisError/Code-swift.struct/connectionClosed`` naming the cause.
 ///
 /// `@unchecked Sendable` so it can live in a `Mutex`; the invariant above is what makes
 /// that sound.
