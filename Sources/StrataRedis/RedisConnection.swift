@@ -5,13 +5,14 @@ import Synchronization
 ///
 /// The async methods do the I/O on the calling thread when the connection is free (the
 /// usual case: a task holds it alone, leased from a pool): they write without blocking,
-/// then wait at most 1 ms for the reply (`poll`), which a loopback Redis sends within
-/// tens of microseconds. A reply that has not arrived by then is read by the
-/// connection's dedicated I/O thread, which resumes the task; after such a wait runs out,
-/// the next 64 calls do not wait inline at all (a slow or remote server). So a
-/// cooperative thread is never blocked for longer than 1 ms, and the common round trip
-/// costs no thread hand-off. Calls that find the connection busy (another task's command
-/// in flight) queue on the I/O thread. Commands from one task run in order.
+/// then wait for the reply in a `recv` under a 1 ms socket receive timeout (rounded up to
+/// a scheduler tick by Linux), which a loopback Redis beats by far. A reply that has not
+/// arrived by then is read by the connection's dedicated I/O thread, which resumes the
+/// task; after such a wait runs out, the next 64 calls do not wait inline at all (a slow
+/// or remote server). So a cooperative thread is never blocked for longer than 1 ms plus
+/// a tick, and the common round trip costs no thread hand-off. Calls that find the
+/// connection busy (another task's command in flight) queue on the I/O thread. Commands
+/// from one task run in order.
 ///
 /// ```swift
 /// let connection = try await RedisConnection.connect(RedisConfiguration(url: "redis://127.0.0.1:6379"))
@@ -68,6 +69,7 @@ public final class RedisConnection: Sendable {
                 let accepted = ioThread.submit {
                     do throws(RedisError) {
                         let context = try _RedisContext.connect(configuration)
+                        try context.armShortReceiveTimeout()
                         continuation.resume(returning: RedisConnection(context: context, ioThread: ioThread, configuration: configuration, logger: logger))
                     } catch {
                         continuation.resume(throwing: error)

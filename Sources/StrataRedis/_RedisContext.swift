@@ -62,9 +62,15 @@ final class _RedisContext: @unchecked Sendable {
     /// blocked for at most ``inlineReplyWait`` once per `inlineWaitBackoff` calls.
     private var inlineWaitSkips = 0
     private static let inlineWaitBackoff = 64
-    /// The longest ``exchangeInline(_:)`` waits for a reply on the calling thread, in
-    /// milliseconds (`poll` resolution). A loopback Redis answers in tens of microseconds.
-    static let inlineReplyWait: Int32 = 1
+    /// The least ``exchangeInline(_:)`` waits for a reply on the calling thread before it
+    /// hands over. It waits in a blocking `recv` under the socket's receive timeout
+    /// (``armShortReceiveTimeout()``), which Linux counts in scheduler ticks, so the
+    /// longest wait is this plus one tick (1 ms at HZ=1000, 4 ms at HZ=250). A loopback
+    /// Redis answers in tens of microseconds.
+    static let inlineReplyWait = Duration.milliseconds(1)
+    /// Whether the socket's receive timeout is the short one: blocking reads then wait
+    /// for the rest of the command timeout in `poll`.
+    private var shortReceiveTimeout = false
     /// Output buffers larger than this are written by the I/O thread, not inline.
     private static let inlineWriteLimit = 64 * 1024
 
@@ -145,6 +151,21 @@ final class _RedisContext: @unchecked Sendable {
             throw fail(context)
         }
         readTimeout = duration
+        shortReceiveTimeout = false
+    }
+
+    /// Sets the socket's receive timeout to ``inlineReplyWait`` (the send timeout stays
+    /// the command timeout), so that ``exchangeInline(_:)`` can wait in one blocking
+    /// `recv` instead of `poll` + `recv`. Blocking reads then wait out the command
+    /// timeout in `poll` when a `recv` times out. For ``RedisConnection`` only (the
+    /// subscriber reads through hiredis, which would take the short timeout as an error).
+    func armShortReceiveTimeout() throws(RedisError) {
+        let context = try open()
+        var value = timeval(Self.inlineReplyWait)
+        if setsockopt(context.pointee.fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) != 0 {
+            throw failRead(errno)
+        }
+        shortReceiveTimeout = true
     }
 
     /// Frees the hiredis context. Idempotent. Replies still owed to a caller fail with
@@ -256,11 +277,12 @@ final class _RedisContext: @unchecked Sendable {
         let flushed: Bool
         do throws(RedisError) { flushed = try flushWithoutBlocking(context) } catch { return .done(.failure(error)) }
         if flushed {
-            var wait = Self.inlineReplyWait
+            var wait = shortReceiveTimeout
             if inlineWaitSkips > 0 {
                 inlineWaitSkips -= 1
-                wait = 0
+                wait = false
             }
+            var waitStarted: ContinuousClock.Instant?
             while replies.count < commands.count {
                 do throws(_ReplyReader.ProtocolError) {
                     if let reply = try reader.next() {
@@ -270,18 +292,22 @@ final class _RedisContext: @unchecked Sendable {
                 } catch {
                     return .done(.failure(failProtocol(error)))
                 }
-                var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&descriptor, 1, wait)
-                if ready > 0 {
-                    // Readable (or hung up / failed: then recv reports it at once).
-                    switch reader.receive(from: context.pointee.fd, flags: Int32(MSG_DONTWAIT)) {
-                    case .received, .wouldBlock: continue
-                    case .closed: return .done(.failure(failClosedByServer()))
-                    case .failed(let code): return .done(.failure(failRead(code)))
-                    }
+                // Blocking: returns with data, or after the short receive timeout.
+                switch reader.receive(from: context.pointee.fd, flags: wait ? 0 : Int32(MSG_DONTWAIT)) {
+                case .received: continue
+                case .closed: return .done(.failure(failClosedByServer()))
+                case .failed(let code): return .done(.failure(failRead(code)))
+                case .wouldBlock: break
                 }
-                if ready < 0 && errno == EINTR { continue }
-                if ready == 0 && wait > 0 { inlineWaitSkips = Self.inlineWaitBackoff }
+                if wait {
+                    // The timeout runs in scheduler ticks and may end early: wait on until
+                    // inlineReplyWait has really passed.
+                    let now = ContinuousClock.now
+                    let started = waitStarted ?? now
+                    waitStarted = started
+                    if now - started < Self.inlineReplyWait { continue }
+                    inlineWaitSkips = Self.inlineWaitBackoff
+                }
                 break
             }
             if replies.count == commands.count { return .done(.success(replies)) }
@@ -423,12 +449,26 @@ final class _RedisContext: @unchecked Sendable {
             switch reader.receive(from: context.pointee.fd, flags: 0) {
             case .received: continue
             case .wouldBlock:
+                if shortReceiveTimeout {
+                    // The short inline timeout passed: wait out the command timeout.
+                    var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+                    let ready = poll(&descriptor, 1, Self.pollMilliseconds(readTimeout))
+                    if ready != 0 { continue }   // readable, hung up, or interrupted: recv again
+                }
                 let limit = readTimeout.map { " within \($0)" } ?? ""
                 throw failWith(RedisError(code: .timeout, message: "no reply from \(endpoint)\(limit); the connection was closed because its replies can no longer be matched to commands"))
             case .closed: throw failClosedByServer()
             case .failed(let code): throw failRead(code)
             }
         }
+    }
+
+    /// `poll`'s timeout for `duration`: whole milliseconds, rounded up; -1 for none.
+    private static func pollMilliseconds(_ duration: Duration?) -> Int32 {
+        guard let duration else { return -1 }
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int32(clamping: max(1, milliseconds))
     }
 
     private func failClosedByServer() -> RedisError {

@@ -149,6 +149,24 @@ struct InlineIOTests {
         await admin.close()
     }
 
+    @Test func repliesSlowerThanTheInlineWaitArriveOnEveryPath() async throws {
+        // BLPOP with a 0.1 s server timeout answers nil after far longer than the inline
+        // wait and the socket's short receive timeout: the async call is finished by the
+        // I/O thread, the blocking call keeps waiting in poll up to the command timeout.
+        let connection = try await TestEnvironment.connect()
+        let key = TestEnvironment.uniqueKey()
+        #expect(try await connection.send("BLPOP", RedisArgument(key), "0.1") == .null)
+        let blocking: RESPValue = try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try connection.sendSync("BLPOP", RedisArgument(key), "0.1") })
+            }
+        }
+        #expect(blocking == .null)
+        #expect(try await connection.send("PING") == .status("PONG"))
+        #expect(!connection.isClosed)
+        await connection.close()
+    }
+
     @Test func slowRepliesInARowAllArrive() async throws {
         // After an inline wait runs out, later calls stop waiting inline for a while and
         // hand over at once; replies must still match their commands.
