@@ -41,6 +41,12 @@ let package = Package(
             providers: [.apt(["liblz4-dev"])]
         ),
 
+        // CRC32C with the CPU's instruction (SSE4.2, ARMv8 CRC) for L2's envelope checksum.
+        .target(
+            name: "CStrataCRC32C",
+            path: "Sources/CStrataCRC32C"
+        ),
+
         // Shared vocabulary: key templates and escaping, the L2 key layout, invalidation messages.
         .target(
             name: "StrataCore",
@@ -79,6 +85,7 @@ let package = Package(
                 "StrataCore",
                 "StrataRedis",
                 "CLZ4",
+                "CStrataCRC32C",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -152,7 +159,7 @@ let package = Package(
         ),
         // Shared by the integration tests: running the project's scripts, free ports.
         .target(name: "StrataTestSupport", path: "Tests/StrataTestSupport"),
-        .testTarget(name: "StrataL2Tests", dependencies: ["StrataL2", "StrataCore", "StrataRedis", "StrataTestSupport"]),
+        .testTarget(name: "StrataL2Tests", dependencies: ["StrataL2", "StrataCore", "StrataRedis", "StrataTestSupport", "CStrataCRC32C"]),
         .testTarget(
             name: "StrataInvalidationTests",
             dependencies: ["StrataInvalidation", "StrataCore", "StrataMem", "StrataPostgres", "StrataRedis", "StrataWorker", "StrataTestSupport"]

@@ -12,7 +12,8 @@
 # is MGET of 16 values + MGET of the generations; setMany(16) is one DEL, 16 SETs, one MGET.
 # Two values: a [UInt8] blob (what redis-benchmark's -d is) and a 6-field struct (adds
 # Codable). "sync" runs the blocking calls on one caller-owned connection (no thread hop);
-# "async" the async API through a pool of one connection (two thread hand-offs per call).
+# "async" the async API through a pool of one connection (I/O on the calling task's thread
+# while the connection is free, its I/O thread only for slow replies: docs/clients.md).
 #
 # Prints a markdown table (also $STRATA_HOME/bench-l2.md): medians of each side, and the
 # median and range of the per-round ratios library / redis-benchmark.

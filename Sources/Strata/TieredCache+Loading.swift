@@ -14,6 +14,24 @@ extension TieredCache {
             _counters.count(.failClosedBypass)
             return try await _load(key, policy, loader)
         }
+        // A kind that keeps nothing in this process (no L1, no fail-safe copy): an L2 hit is
+        // stored nowhere, so there is nothing to fence and no flight to join; look L2 up
+        // first and join (or lead) a flight only on a miss.
+        var prefetched = _L2Prefetch.none
+        if layers.l1TTL == nil, policy.failSafe == nil, layers.l2, let l2, policy.l2TTL != nil {
+            let start = ContinuousClock.now
+            let lookup: L2Lookup<Value?> = try await l2.get(key.text, as: Value?.self)
+            _counters.recordL2(nanoseconds: (ContinuousClock.now - start).nanosecondsClamped)
+            switch lookup {
+            case .hit(let value, _):
+                _counters.count(.l2Hit)
+                return value
+            case .miss:
+                prefetched = .miss
+            case .skipped(let reason):
+                prefetched = .skipped(reason)
+            }
+        }
         let join = _flights.join(key.text, tags: tags, now: _l1.now().nanoseconds) { () -> Value?? in
             guard layers.l1TTL != nil else { return nil }
             return _l1.entry(key.text).map { $0.value }
@@ -25,14 +43,22 @@ extension TieredCache {
             _counters.count(.joined)
             return try await flight.wait()
         case .lead(let flight):
-            return try await _lead(key, policy, layers, tags, flight, loader)
+            return try await _lead(key, policy, layers, tags, flight, loader, prefetched: prefetched)
         }
+    }
+
+    /// What a plain L2 lookup before the flight found (`_find`'s path for kinds without L1).
+    enum _L2Prefetch {
+        /// Not looked up yet.
+        case none
+        case miss
+        case skipped(L2SkipReason)
     }
 
     /// The leader of a flight: below L1, with the fail-safe soft timeout when it applies.
     func _lead(
         _ key: CacheKey, _ policy: CachePolicy, _ layers: _Layers, _ tags: [String], _ flight: _Flight<Value>,
-        _ loader: @escaping @Sendable () async throws -> Value?
+        _ loader: @escaping @Sendable () async throws -> Value?, prefetched: _L2Prefetch = .none
     ) async throws -> Value? {
         if let soft = policy.failSafe?.softTimeout, case .some(let stale) = _staleValue(key.text) {
             let work = Task { try await self._resolve(key, policy, layers, tags, flight, loader) }
@@ -43,16 +69,16 @@ extension TieredCache {
             flight.resolve(.success(stale))
             return stale
         }
-        return try await _resolve(key, policy, layers, tags, flight, loader)
+        return try await _resolve(key, policy, layers, tags, flight, loader, prefetched: prefetched)
     }
 
     /// Loads below L1, stores unless fenced, and publishes the result to the flight.
     func _resolve(
         _ key: CacheKey, _ policy: CachePolicy, _ layers: _Layers, _ tags: [String], _ flight: _Flight<Value>,
-        _ loader: @escaping @Sendable () async throws -> Value?
+        _ loader: @escaping @Sendable () async throws -> Value?, prefetched: _L2Prefetch = .none
     ) async throws -> Value? {
         do {
-            let (value, storable) = try await _belowL1(key, policy, layers, loader)
+            let (value, storable) = try await _belowL1(key, policy, layers, loader, prefetched: prefetched)
             _finish(key.text, flight, value: value, storable: storable, policy: policy, layers: layers, tags: tags)
             flight.resolve(.success(value))
             return value
@@ -97,7 +123,7 @@ extension TieredCache {
     /// but into no layer.
     func _belowL1(
         _ key: CacheKey, _ policy: CachePolicy, _ layers: _Layers,
-        _ loader: @escaping @Sendable () async throws -> Value?
+        _ loader: @escaping @Sendable () async throws -> Value?, prefetched: _L2Prefetch = .none
     ) async throws -> (value: Value?, storable: Bool) {
         guard layers.l2, let l2, let l2TTL = policy.l2TTL else {
             let value = try await _load(key, policy, loader)
@@ -107,12 +133,21 @@ extension TieredCache {
         // A plain lookup first (GET + MGET of the generations, pipelined: no script), so a
         // hit costs one round trip; only a miss takes the lease (a second round trip,
         // which also catches a value written meanwhile).
-        let start = ContinuousClock.now
-        var lookup: L2Lookup<Value?> = try await l2.get(key.text, as: Value?.self)
-        _counters.recordL2(nanoseconds: (ContinuousClock.now - start).nanosecondsClamped)
-        if case .miss = lookup {
+        var lookup: L2Lookup<Value?>
+        switch prefetched {
+        case .none:
+            let start = ContinuousClock.now
+            lookup = try await l2.get(key.text, as: Value?.self)
+            _counters.recordL2(nanoseconds: (ContinuousClock.now - start).nanosecondsClamped)
+            if case .miss = lookup {
+                _counters.count(.l2Miss)
+                lookup = try await l2.get(key.text, as: Value?.self, lease: true)
+            }
+        case .miss:
             _counters.count(.l2Miss)
             lookup = try await l2.get(key.text, as: Value?.self, lease: true)
+        case .skipped(let reason):
+            lookup = .skipped(reason)
         }
         switch lookup {
         case .hit(let value, _):

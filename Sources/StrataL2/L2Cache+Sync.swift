@@ -37,7 +37,21 @@ extension L2Cache {
     /// Blocking ``set(_:value:ttl:)`` on `connection`; see ``getSync(_:as:on:)``.
     @discardableResult
     public func setSync<T: Encodable & Sendable>(_ key: String, value: T, ttl: Duration, on connection: RedisConnection) throws(L2Error) -> L2WriteOutcome {
-        try setManySync([(key, value)], ttl: ttl, on: connection)[0]
+        let plan = try plan(key)
+        let payload = try encodePayload(value, key: key)
+        var generations = knownGenerations(plan)
+        for attempt in 0... {
+            switch guardedSync(try singleWriteCommands(plan, payload: payload, generations: generations, ttl: ttl), on: connection) {
+            case .failure(let reason):
+                return .skipped(reason)
+            case .success(let replies):
+                switch singleWriteResult(plan, replies, generations: generations, attempt: attempt) {
+                case .done(let outcome): return outcome
+                case .retry(let fresh): generations = fresh
+                }
+            }
+        }
+        fatalError("unreachable")
     }
 
     /// Blocking ``setMany(_:ttl:)`` on `connection`; see ``getSync(_:as:on:)``.

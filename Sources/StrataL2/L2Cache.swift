@@ -138,7 +138,21 @@ public final class L2Cache: Sendable {
     ///   (nothing is written).
     @discardableResult
     public func set<T: Encodable & Sendable>(_ key: String, value: T, ttl: Duration) async throws(L2Error) -> L2WriteOutcome {
-        try await setMany([(key, value)], ttl: ttl)[0]
+        let plan = try plan(key)
+        let payload = try encodePayload(value, key: key)
+        var generations = knownGenerations(plan)
+        for attempt in 0... {
+            switch await guarded(try singleWriteCommands(plan, payload: payload, generations: generations, ttl: ttl)) {
+            case .failure(let reason):
+                return .skipped(reason)
+            case .success(let replies):
+                switch singleWriteResult(plan, replies, generations: generations, attempt: attempt) {
+                case .done(let outcome): return outcome
+                case .retry(let fresh): generations = fresh
+                }
+            }
+        }
+        fatalError("unreachable")
     }
 
     /// Stores a value loaded after `miss`, only if nothing invalidated the key since:
@@ -210,12 +224,7 @@ public final class L2Cache: Sendable {
         try memo.plan(key, layout: layout)
     }
 
-    func readCommands(_ plan: _KeyPlan) -> [[RedisArgument]] {
-        var mget: [RedisArgument] = [Self.mget]
-        mget.reserveCapacity(1 + plan.generationArguments.count)
-        mget.append(contentsOf: plan.generationArguments)
-        return [[Self.get, plan.valueArgument], mget]
-    }
+    func readCommands(_ plan: _KeyPlan) -> [[RedisArgument]] { plan.readCommands }
 
     static let get = RedisArgument("GET")
     static let mget = RedisArgument("MGET")
@@ -261,9 +270,10 @@ public final class L2Cache: Sendable {
         }
     }
 
-    func makeEnvelope(_ payload: [UInt8], generations: [Int64], plan: _KeyPlan) throws(L2Error) -> [UInt8] {
+    func makeEnvelope(_ payload: [UInt8], generations: [Int64], plan: _KeyPlan,
+                      now: Int64 = _Envelope.nowMilliseconds()) throws(L2Error) -> [UInt8] {
         let envelope = _Envelope.encode(
-            payload: payload, codec: codec.id, generations: generations, writtenAtMilliseconds: _Envelope.nowMilliseconds(),
+            payload: payload, codec: codec.id, generations: generations, writtenAtMilliseconds: now,
             redisKey: plan.valueArgument.bytes, protector: protector, compressionThreshold: configuration.compressionThreshold)
         guard envelope.count <= configuration.maximumValueSize else {
             throw L2Error(code: .valueTooLarge, message: "the value of '\(plan.key)' takes \(envelope.count) bytes after compression, "
@@ -294,11 +304,18 @@ public final class L2Cache: Sendable {
             counters.count(.miss)
             return .miss(L2Miss(key: plan.key, generations: generations, lease: nil, leaseHeldElsewhere: false))
         }
-        switch decode(reply, current: current, plan: plan, as: T.self, generations: generations) {
-        case .valid(let value, let info):
+        switch verify(reply, current: current, plan: plan) {
+        case .payload(let payload, let range, let codecID, let writtenAt):
+            let value: T
+            do {
+                value = try decodeValue(T.self, payload: payload, range: range, codec: codecID)
+            } catch {
+                return reject(.undecodable)
+            }
             counters.count(.hit)
             seen.append((plan, generations))
-            return .hit(value, info)
+            // The stamped generations equal the current ones (checked in verify).
+            return .hit(value, L2EntryInfo(writtenAtMilliseconds: writtenAt, generations: generations))
         case .absent:
             seen.append((plan, generations))
             return miss()
@@ -307,6 +324,10 @@ public final class L2Cache: Sendable {
             seen.append((plan, generations))
             return miss()
         case .rejected(let reason):
+            return reject(reason)
+        }
+
+        func reject(_ reason: _Envelope.Rejection) -> L2Lookup<T> {
             rejected = true
             counters.rejected(reason)
             logger.warning("rejected an L2 entry", metadata: ["key": "\(plan.valueKey)", "reason": "\(reason.rawValue)"])
@@ -314,14 +335,17 @@ public final class L2Cache: Sendable {
         }
     }
 
-    enum _Decoded<T> {
-        case valid(T, L2EntryInfo)
+    /// A value reply checked against the current generations and opened: everything up to
+    /// the codec's decode, in code that does not depend on the value's type.
+    enum _Verified {
+        /// Authentic, current, with a codec that can read it: the payload is `bytes[range]`.
+        case payload([UInt8], Range<Int>, codec: UInt8, writtenAtMilliseconds: Int64)
         case absent
         case stale
         case rejected(_Envelope.Rejection)
     }
 
-    func decode<T: Decodable>(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan, as type: T.Type, generations: [Int64]) -> _Decoded<T> {
+    func verify(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan) -> _Verified {
         let bytes: [UInt8]
         switch reply {
         case .null: return .absent
@@ -341,22 +365,20 @@ public final class L2Cache: Sendable {
                                                                    protector: protector, maximumSize: configuration.maximumValueSize)
             // Authentic, but stamped for a different number of prefixes: not ours to trust.
             guard header.generationCount == current.count else { throw .forged }
-            guard let decoder = Self.decoder(for: header.codec, configured: codec) else { throw .codecMismatch }
-            let value: T
-            do {
-                if header.codec == 3 && (codecIsBinary || codec.id != 3) {
-                    value = try L2BinaryCodec().decode(T.self, from: payload, range: range)   // in place, no copy
-                } else {
-                    value = try decoder.decode(T.self, from: range == payload.indices ? payload : Array(payload[range]))
-                }
-            } catch {
-                throw .undecodable
-            }
-            // The stamped generations equal the current ones (checked above).
-            return .valid(value, L2EntryInfo(writtenAtMilliseconds: header.writtenAtMilliseconds, generations: generations))
+            guard Self.decoder(for: header.codec, configured: codec) != nil else { throw .codecMismatch }
+            return .payload(payload, range, codec: header.codec, writtenAtMilliseconds: header.writtenAtMilliseconds)
         } catch {
             return .rejected(error)
         }
+    }
+
+    /// Decodes a verified payload with the codec it was stamped with.
+    func decodeValue<T: Decodable>(_ type: T.Type, payload: [UInt8], range: Range<Int>, codec id: UInt8) throws -> T {
+        if id == 3 && (codecIsBinary || codec.id != 3) {
+            return try L2BinaryCodec().decode(T.self, from: payload, range: range)   // in place, no copy
+        }
+        guard let decoder = Self.decoder(for: id, configured: codec) else { throw _Envelope.Rejection.codecMismatch }
+        return try decoder.decode(T.self, from: range == payload.indices ? payload : Array(payload[range]))
     }
 
     /// The codec that reads entries stamped with codec `id`: the configured one, or a
@@ -425,37 +447,21 @@ public final class L2Cache: Sendable {
     struct _ReadBatch {
         let plans: [_KeyPlan]
         let commands: [[RedisArgument]]
-        let generationPositions: [[Int]]
+        /// Each plan's generations' positions in the second reply, plan after plan
+        /// (`plans[i].generationKeys.count` entries each).
+        let generationPositions: [Int]
     }
 
     func readBatch(_ keys: [String]) throws(L2Error) -> _ReadBatch {
-        var plans: [_KeyPlan] = []
-        plans.reserveCapacity(keys.count)
+        let plans = try memo.plans(keys, layout: layout)
         var values: [RedisArgument] = [Self.mget]
         values.reserveCapacity(keys.count + 1)
-        // The union of the generation keys, deduplicated by memo slot (keys of one epoch).
-        var generationIndex: [Int: Int] = [:]
-        var generationKeys: [RedisArgument] = [Self.mget]
-        var positions: [[Int]] = []
-        positions.reserveCapacity(keys.count)
-        for plan in try memo.plans(keys, layout: layout) {
-            plans.append(plan)
+        var union = _GenerationUnion()
+        for plan in plans {
             values.append(plan.valueArgument)
-            var own: [Int] = []
-            own.reserveCapacity(plan.generationArguments.count)
-            for (index, argument) in plan.generationArguments.enumerated() {
-                let identity = index < plan.slots.count ? plan.epoch << 32 | plan.slots[index] : -1
-                if identity >= 0, let position = generationIndex[identity] {
-                    own.append(position)
-                } else {
-                    if identity >= 0 { generationIndex[identity] = generationKeys.count - 1 }
-                    own.append(generationKeys.count - 1)
-                    generationKeys.append(argument)
-                }
-            }
-            positions.append(own)
+            union.add(plan)
         }
-        return _ReadBatch(plans: plans, commands: [values, generationKeys], generationPositions: positions)
+        return _ReadBatch(plans: plans, commands: [values, union.mget], generationPositions: union.positions)
     }
 
     /// The lookups of a batch from its replies; rejected values are appended to `rejected`.
@@ -470,8 +476,11 @@ public final class L2Cache: Sendable {
         results.reserveCapacity(batch.plans.count)
         var seen: [(_KeyPlan, [Int64])] = []
         seen.reserveCapacity(batch.plans.count)
+        var offset = 0
         for (index, plan) in batch.plans.enumerated() {
-            let current = batch.generationPositions[index].map { $0 < allGenerations.count ? allGenerations[$0] : nil }
+            let count = plan.generationArguments.count
+            let current = batch.generationPositions[offset..<offset + count].map { $0 < allGenerations.count ? allGenerations[$0] : nil }
+            offset += count
             var isRejected = false
             let lookup: L2Lookup<T> = interpret(valueReplies[index], current: current, plan: plan, rejected: &isRejected, seen: &seen)
             if isRejected, let bytes = rejectedBytes(valueReplies[index]) { rejected.append((plan, bytes)) }
@@ -494,8 +503,9 @@ public final class L2Cache: Sendable {
         var outcomes: [L2WriteOutcome?] = []
         var pending: [Int] = []
         var attempt = 0
-        /// Where each pending entry's generations are in the last `MGET` reply.
-        var positions: [[Int]] = []
+        /// Where each pending entry's generations are in the last `MGET` reply, entry
+        /// after entry (`plans[i].generationKeys.count` each).
+        var positions: [Int] = []
 
         var isDone: Bool { pending.isEmpty }
         var results: [L2WriteOutcome] { outcomes.map { $0 ?? .refusedGenerationChanged } }
@@ -531,30 +541,58 @@ public final class L2Cache: Sendable {
         for index in batch.pending { del.append(batch.plans[index].leaseArgument) }
         commands.append(del)
         let milliseconds = RedisArgument(Self.milliseconds(ttl))
-        var generationIndex: [Int: Int] = [:]
-        var mget: [RedisArgument] = [Self.mget]
-        batch.positions = []
-        batch.positions.reserveCapacity(batch.pending.count)
+        let now = _Envelope.nowMilliseconds()
+        var union = _GenerationUnion()
         for index in batch.pending {
             let plan = batch.plans[index]
-            let envelope = try makeEnvelope(batch.payloads[index], generations: batch.generations[index], plan: plan)
+            let envelope = try makeEnvelope(batch.payloads[index], generations: batch.generations[index], plan: plan, now: now)
             commands.append([Self.set, plan.valueArgument, RedisArgument(envelope), Self.px, milliseconds])
-            var own: [Int] = []
-            own.reserveCapacity(plan.generationArguments.count)
-            for (slotIndex, argument) in plan.generationArguments.enumerated() {
-                let identity = slotIndex < plan.slots.count ? plan.epoch << 32 | plan.slots[slotIndex] : -1
-                if identity >= 0, let position = generationIndex[identity] {
-                    own.append(position)
-                } else {
-                    if identity >= 0 { generationIndex[identity] = mget.count - 1 }
-                    own.append(mget.count - 1)
-                    mget.append(argument)
-                }
-            }
-            batch.positions.append(own)
+            union.add(plan)
         }
-        commands.append(mget)
+        batch.positions = union.positions
+        commands.append(union.mget)
         return commands
+    }
+
+    /// One entry's write attempt, as ``writeCommands(_:ttl:)`` builds it for a batch of one:
+    /// `DEL lease`, `SET value envelope PX ttl`, `MGET` of the generations.
+    func singleWriteCommands(_ plan: _KeyPlan, payload: [UInt8], generations: [Int64], ttl: Duration) throws(L2Error) -> [[RedisArgument]] {
+        let envelope = try makeEnvelope(payload, generations: generations, plan: plan)
+        return [plan.leaseDelete, [Self.set, plan.valueArgument, RedisArgument(envelope), Self.px, RedisArgument(Self.milliseconds(ttl))],
+                plan.readCommands[1]]
+    }
+
+    enum _SingleWrite {
+        case done(L2WriteOutcome)
+        /// The generations changed since the envelope was stamped: write again with these.
+        case retry([Int64])
+    }
+
+    /// What the replies to ``singleWriteCommands(_:payload:generations:ttl:)`` mean; the
+    /// same rules as ``apply(_:_:)`` for a batch of one (at most 3 attempts).
+    func singleWriteResult(_ plan: _KeyPlan, _ replies: [RESPValue], generations: [Int64], attempt: Int) -> _SingleWrite {
+        guard replies.count == 3, let generationReplies = replies[2].array else {
+            counters.count(.redisFailure)
+            return .done(.skipped(.redisFailure("unexpected reply to a write pipeline: \(replies.last.map { "\($0)" } ?? "none")")))
+        }
+        if case .error(let error) = replies[1] {
+            counters.count(.redisFailure)
+            return .done(.skipped(.redisFailure("\(error)")))
+        }
+        let count = plan.generationArguments.count
+        var fresh: [Int64] = []
+        fresh.reserveCapacity(count)
+        for index in 0..<count {
+            fresh.append(index < generationReplies.count ? Self.parseGeneration(generationReplies[index]) ?? -1 : -1)
+        }
+        memo.remember(plan, fresh)
+        if fresh == generations {
+            counters.count(.write)
+            return .done(.stored)
+        }
+        if attempt < 2 { return .retry(fresh) }
+        counters.count(.writeRefused)
+        return .done(.refusedGenerationChanged)
     }
 
     func fail(_ batch: inout _WriteBatch, _ reason: L2SkipReason) {
@@ -574,13 +612,16 @@ public final class L2Cache: Sendable {
         var seen: [(_KeyPlan, [Int64])] = []
         seen.reserveCapacity(batch.pending.count)
         defer { memo.remember(seen) }
+        var offset = 0
         for (position, index) in batch.pending.enumerated() {
+            let count = batch.plans[index].generationArguments.count
+            defer { offset += count }
             if case .error(let error) = replies[position + 1] {
                 counters.count(.redisFailure)
                 batch.outcomes[index] = .skipped(.redisFailure("\(error)"))
                 continue
             }
-            let fresh = batch.positions[position].map { $0 < current.count ? current[$0] : -1 }
+            let fresh = batch.positions[offset..<offset + count].map { $0 < current.count ? current[$0] : -1 }
             seen.append((batch.plans[index], fresh))
             if fresh == batch.generations[index] {
                 counters.count(.write)
@@ -680,5 +721,44 @@ public final class L2Cache: Sendable {
     static func evalFallback(_ command: [RedisArgument]) -> [RedisArgument] {
         guard command.count >= 2, let script = scriptsBySHA[command[1].bytes] else { return command }
         return script.fallback(command)
+    }
+}
+
+/// The distinct generation keys of several plans, for one `MGET`, and where each plan's
+/// generations are in its reply. Deduplicated by memo slot (plans of one epoch); a batch
+/// shares few prefixes, so a linear search over the distinct ones does until there are
+/// many, then a hash table.
+struct _GenerationUnion {
+    /// `MGET` and the distinct generation keys.
+    private(set) var mget: [RedisArgument] = [L2Cache.mget]
+    /// For each added plan in turn, its generations' positions in the `MGET` reply.
+    private(set) var positions: [Int] = []
+    /// Memo identity (epoch, slot) of each key in `mget` after the command; -1: none.
+    private var identities: [Int] = []
+    private var index: [Int: Int] = [:]
+    private static let linearLimit = 32
+
+    mutating func add(_ plan: _KeyPlan) {
+        // By index, not by enumerating the arguments: a known key's argument (its bytes, on
+        // the heap) is not touched at all.
+        let slotCount = plan.slots.count
+        for slotIndex in 0..<plan.generationArguments.count {
+            let identity = slotIndex < slotCount ? plan.epoch << 32 | plan.slots[slotIndex] : -1
+            if identity >= 0 {
+                if identities.count > Self.linearLimit && index.isEmpty {
+                    for (position, known) in identities.enumerated() where known >= 0 && index[known] == nil {
+                        index[known] = position
+                    }
+                }
+                if let known = index.isEmpty ? identities.firstIndex(of: identity) : index[identity] {
+                    positions.append(known)
+                    continue
+                }
+                if !index.isEmpty { index[identity] = identities.count }
+            }
+            positions.append(identities.count)
+            identities.append(identity)
+            mget.append(plan.generationArguments[slotIndex])
+        }
     }
 }

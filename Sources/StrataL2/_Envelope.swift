@@ -1,3 +1,4 @@
+import CStrataCRC32C
 import CLZ4
 import Crypto
 import Foundation
@@ -318,8 +319,12 @@ struct _Protector: Sendable {
     func verificationKey(_ id: UInt8) -> SymmetricKey? { keys[id]?.key }
 }
 
-/// CRC32C (Castagnoli), slicing-by-8 (eight 256-entry tables, eight bytes per step).
+/// CRC32C (Castagnoli): the CPU's instruction where there is one (x86-64 SSE4.2, ARMv8
+/// CRC; about 8 bytes per cycle), else slicing-by-8 (eight 256-entry tables, eight bytes
+/// per step).
 enum _CRC32C {
+    static let hardware = strata_crc32c_hardware_available() != 0
+
     /// `tables[k * 256 + b]`: the CRC of byte `b` followed by `k` zero bytes.
     static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 8 * 256)
@@ -342,6 +347,13 @@ enum _CRC32C {
     }
 
     static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
+        if hardware { return strata_crc32c_hardware_update(crc, base, bytes.count) }
+        return updateWithTables(crc, bytes)
+    }
+
+    /// The table-driven CRC, for CPUs without the instruction (and to test against it).
+    static func updateWithTables(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
         var crc = crc
         var offset = 0

@@ -16,6 +16,10 @@ final class _KeyPlan: Sendable {
     /// The generation keys' slots in the memo's table, valid while `epoch` is the memo's.
     let slots: [Int]
     let epoch: Int
+    /// A lookup's commands, built once: `GET value` and `MGET` of the generations.
+    let readCommands: [[RedisArgument]]
+    /// `DEL lease`, the first command of a plain write.
+    let leaseDelete: [RedisArgument]
 
     init(key: String, valueKey: String, leaseKey: String, generationKeys: [String], valueArgument: RedisArgument,
          leaseArgument: RedisArgument, generationArguments: [RedisArgument], slots: [Int] = [], epoch: Int = -1) {
@@ -28,6 +32,8 @@ final class _KeyPlan: Sendable {
         self.generationArguments = generationArguments
         self.slots = slots
         self.epoch = epoch
+        readCommands = [[RedisArgument("GET"), valueArgument], [RedisArgument("MGET")] + generationArguments]
+        leaseDelete = [RedisArgument("DEL"), leaseArgument]
     }
 
     /// The same plan with its memo slots.

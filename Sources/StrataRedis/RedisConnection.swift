@@ -3,9 +3,16 @@ import Synchronization
 
 /// One connection to Redis over a blocking hiredis context.
 ///
-/// Each connection owns a dedicated OS thread that does all of its socket I/O: the async
-/// methods queue the command there and suspend, so Swift's cooperative thread pool never
-/// blocks on the network. Commands on one connection run in FIFO order.
+/// The async methods do the I/O on the calling thread when the connection is free (the
+/// usual case: a task holds it alone, leased from a pool): they write without blocking,
+/// then wait for the reply in a `recv` under a 1 ms socket receive timeout (rounded up to
+/// a scheduler tick by Linux), which a loopback Redis beats by far. A reply that has not
+/// arrived by then is read by the connection's dedicated I/O thread, which resumes the
+/// task; after such a wait runs out, the next 64 calls do not wait inline at all (a slow
+/// or remote server). So a cooperative thread is never blocked for longer than 1 ms plus
+/// a tick, and the common round trip costs no thread hand-off. Calls that find the
+/// connection busy (another task's command in flight) queue on the I/O thread. Commands
+/// from one task run in order.
 ///
 /// ```swift
 /// let connection = try await RedisConnection.connect(RedisConfiguration(url: "redis://127.0.0.1:6379"))
@@ -19,7 +26,7 @@ import Synchronization
 /// with the server's prefix (`WRONGTYPE`, ...) and the connection stays usable. A
 /// transport error or a command timeout closes the connection (its reply stream can no
 /// longer be trusted); that call and every later one fail with ``isClosed`` `true`.
-/// Cancelling the calling task does not interrupt a command already queued.
+/// Cancelling the calling task does not interrupt a command already sent or queued.
 public final class RedisConnection: Sendable {
     private let context: Mutex<_RedisContext>
     private let ioThread: _IOThread
@@ -62,6 +69,7 @@ public final class RedisConnection: Sendable {
                 let accepted = ioThread.submit {
                     do throws(RedisError) {
                         let context = try _RedisContext.connect(configuration)
+                        try context.armShortReceiveTimeout()
                         continuation.resume(returning: RedisConnection(context: context, ioThread: ioThread, configuration: configuration, logger: logger))
                     } catch {
                         continuation.resume(throwing: error)
@@ -91,7 +99,8 @@ public final class RedisConnection: Sendable {
     ///   connection is closed afterwards); `.invalidArgument` for an empty command.
     @discardableResult
     public func send(_ command: [RedisArgument]) async throws -> RESPValue {
-        let reply = try await run { context throws(RedisError) in try context.command(command) }
+        if command.isEmpty { throw RedisError(code: .invalidArgument, message: "a Redis command needs at least its name") }
+        let reply = try await exchange([command])[0]
         if case .error(let error) = reply { throw error }
         return reply
     }
@@ -108,7 +117,8 @@ public final class RedisConnection: Sendable {
     /// a transport failure throws and closes the connection (then some of the commands
     /// may have been executed by the server).
     public func pipeline(_ commands: [[RedisArgument]]) async throws -> [RESPValue] {
-        try await run { context throws(RedisError) in try context.pipeline(commands) }
+        if commands.isEmpty { return [] }
+        return try await exchange(commands)
     }
 
     /// Closes the connection. Commands queued before still run; later ones fail with
@@ -117,7 +127,10 @@ public final class RedisConnection: Sendable {
         let wasOpen = !closed.exchange(true, ordering: .acquiringAndReleasing)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let accepted = ioThread.submit {
-                self.context.withLock { $0.close() }
+                self.context.withLock { context in
+                    context.settleOwed()
+                    context.close()
+                }
                 continuation.resume()
             }
             if !accepted { continuation.resume() }
@@ -133,10 +146,8 @@ public final class RedisConnection: Sendable {
     /// the connection's I/O thread by a lock. Never call it from a Swift concurrency task:
     /// it blocks the thread for a network round trip.
     ///
-    /// hiredis writes with `write(2)`, so a write to a connection the server already
-    /// closed raises `SIGPIPE` on the calling thread. The connection's own thread blocks
-    /// that signal; processes using the sync API from their threads should ignore it
-    /// (`signal(SIGPIPE, SIG_IGN)`, as most servers do).
+    /// Writes use `send(MSG_NOSIGNAL)`: a connection the server closed gives
+    /// `.connectionClosed`, never `SIGPIPE`.
     ///
     /// ```swift
     /// let reply = try connection.sendSync(["GET", "authz:user:42"])
@@ -161,6 +172,52 @@ public final class RedisConnection: Sendable {
 
     // MARK: Internals
 
+    private enum InlineAttempt {
+        /// Another call holds the context or is owed replies: queue on the I/O thread.
+        case busy
+        case done(Result<[RESPValue], RedisError>, brokenBy: RedisError?)
+        case owed(_OwedReplies)
+    }
+
+    /// Runs `commands` (one round trip) inline on the calling thread when the connection
+    /// is free, finishing on the I/O thread when a reply is slow; through the I/O thread
+    /// when the connection is busy.
+    private func exchange(_ commands: [[RedisArgument]]) async throws -> [RESPValue] {
+        if isClosed { throw closedError() }
+        let attempt = context.withLockIfAvailable { context -> InlineAttempt in
+            if context.owed != nil { return .busy }
+            switch context.exchangeInline(commands) {
+            case .done(let result):
+                return .done(result, brokenBy: context.isOpen ? nil : context.failure)
+            case .owed(let owed):
+                // Queued while the lock is held, so nothing else reaches the socket before
+                // the owed replies are read (every other user settles them first).
+                let accepted = ioThread.submit { _ = self.perform { _ throws(RedisError) in () } }
+                if !accepted {
+                    // Closing: read them here, bounded by the command timeout.
+                    context.settleOwed()
+                }
+                return .owed(owed)
+            }
+        } ?? .busy
+        switch attempt {
+        case .done(let result, let failure):
+            if let failure { markBroken(failure) }
+            return try result.get()
+        case .owed(let owed):
+            do {
+                return try await owed.value()
+            } catch let error as RedisError where error.code == .timeout || error.code == .connectionClosed || error.code == .protocolError {
+                // The reader resumed this task under the context's lock, before it could
+                // mark the connection closed; a transport error always breaks it.
+                markBroken(error)
+                throw error
+            }
+        case .busy:
+            return try await run { context throws(RedisError) in try context.pipeline(commands) }
+        }
+    }
+
     private func run<T: Sendable>(_ operation: @escaping @Sendable (_RedisContext) throws(RedisError) -> T) async throws -> T {
         if isClosed { throw closedError() }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
@@ -179,13 +236,19 @@ public final class RedisConnection: Sendable {
 
     private func perform<T: Sendable>(_ operation: (_RedisContext) throws(RedisError) -> T) -> Result<T, RedisError> {
         let (result, failure): (Result<T, RedisError>, RedisError?) = context.withLock { context in
+            // Replies owed to an inline exchange come first on the socket.
+            context.settleOwed()
             let result = Result<T, RedisError> { () throws(RedisError) -> T in try operation(context) }
             return (result, context.isOpen ? nil : context.failure)
         }
-        if let failure, !closed.exchange(true, ordering: .acquiringAndReleasing) {
+        if let failure { markBroken(failure) }
+        return result
+    }
+
+    private func markBroken(_ failure: RedisError) {
+        if !closed.exchange(true, ordering: .acquiringAndReleasing) {
             logger.warning("redis connection broken and closed", metadata: ["error": "\(failure)"])
         }
-        return result
     }
 
     private func closedError() -> RedisError {

@@ -8,7 +8,9 @@ import Darwin
 
 /// A dedicated OS thread running submitted jobs one at a time in FIFO order.
 ///
-/// Blocking hiredis calls run here, so Swift's cooperative pool never waits on a socket.
+/// The blocking I/O of a connection's async API runs here when it cannot finish within
+/// the short inline wait on the caller's thread (a slow reply, large output, a busy
+/// connection), so Swift's cooperative pool never waits long on a socket.
 /// After ``stop()`` no new jobs are accepted; jobs already queued still run, then the
 /// thread exits.
 final class _IOThread: @unchecked Sendable {

@@ -1,3 +1,4 @@
+import CStrataCRC32C
 import StrataCore
 @testable import StrataL2
 import Testing
@@ -24,6 +25,15 @@ struct L2InternalsTests {
             let split = length / 3
             let twoPieces = _CRC32C.update(_CRC32C.update(~0, bytes[..<split]), bytes[split...])
             #expect(~twoPieces == referenceCRC32C(bytes))
+            // Both implementations, whichever one `update` picked on this CPU.
+            let tables = bytes.withUnsafeBytes { ~_CRC32C.updateWithTables(~0, $0) }
+            #expect(tables == referenceCRC32C(bytes), "tables, length \(length)")
+            if _CRC32C.hardware {
+                let instruction = bytes.withUnsafeBytes { raw in
+                    raw.baseAddress.map { ~strata_crc32c_hardware_update(~0, $0, raw.count) } ?? 0
+                }
+                #expect(length == 0 || instruction == referenceCRC32C(bytes), "instruction, length \(length)")
+            }
         }
     }
 

@@ -171,6 +171,26 @@ struct L2RoundTripTests {
         await cache.close()
     }
 
+    @Test func getManyOverManyDistinctPrefixes() async throws {
+        // 40 tenants: 41 distinct generation keys in one batch (past the linear search, so
+        // the batch's generation index switches to hashing part-way).
+        let cache = try makeCache("prefixes")
+        let entries = (0..<40).flatMap { tenant in (0..<2).map { (key: "t\(tenant):item:\($0)", value: tenant * 10 + $0) } }
+        #expect(try await cache.setMany(entries, ttl: .seconds(60)).allSatisfy { $0 == .stored })
+        let keys = entries.map(\.key)
+        #expect(try await cache.getMany(keys, as: Int.self).map(\.value) == entries.map { Optional($0.value) })
+        // Invalidating one tenant early and one late in the batch misses exactly their keys.
+        try await cache.invalidate(prefix: "t3:*")
+        try await cache.invalidate(prefix: "t37:item:*")
+        let lookups = try await cache.getMany(keys, as: Int.self)
+        for (index, key) in keys.enumerated() {
+            let invalidated = key.hasPrefix("t3:") || key.hasPrefix("t37:")
+            #expect(lookups[index].isMiss == invalidated, "\(key)")
+            if !invalidated { #expect(lookups[index].value == entries[index].value, "\(key)") }
+        }
+        await cache.close()
+    }
+
     @Test func malformedKeysAndOversizedValues() async throws {
         let cache = try makeCache("err") { $0.maximumValueSize = 4096; $0.compressionThreshold = .max }
         let redis = try await connectRedis()

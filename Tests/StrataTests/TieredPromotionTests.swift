@@ -115,6 +115,47 @@ import Testing
         #expect(calls.calls == 1)
     }
 
+    @Test func l2OnlyKindsLookUpL2BeforeJoiningAFlight() async throws {
+        // A kind without L1 or fail-safe copy stores nothing in this process: an L2 hit
+        // takes no flight, and a miss still loads once however many callers want it.
+        let l2 = try makeL2(namespace: uniqueNamespace("l2first"))
+        let cache = try TieredCache<String>(configuration: quietConfiguration("l2first"), l2: l2)
+        let policy = CachePolicy(kind: "l2only", l1TTL: nil, l2TTL: .seconds(60))
+        let gate = Gate()
+        let calls = CountingLoader("loaded")
+        let key = CacheKey("hot")
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    try await cache.get(key, policy: policy) {
+                        await gate.wait()
+                        return calls.load()
+                    }
+                }
+            }
+            try await eventually("19 callers missed in L2 and joined the first one's load") {
+                cache.statistics.joinedFlights == 19 && gate.parkedCount == 1
+            }
+            gate.open()
+            for try await value in group { #expect(value == "loaded") }
+        }
+        #expect(calls.calls == 1)
+        #expect(!cache.l1Contains(key))
+        let hitsBefore = cache.statistics.l2Hits
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<20 { group.addTask { try await cache.get(key, policy: policy) { "not loaded again" } } }
+            for try await value in group { #expect(value == "loaded") }
+        }
+        #expect(cache.statistics.l2Hits == hitsBefore + 20, "every caller read L2 itself")
+        #expect(cache.statistics.joinedFlights == 19)
+        #expect(calls.calls == 1)
+        // An invalidated key misses in L2 and is loaded again.
+        try await l2.invalidate(key: key.text)
+        calls.set("v2")
+        #expect(try await cache.get(key, policy: policy) { calls.load() } == "v2")
+        #expect(calls.calls == 2)
+    }
+
     @Test func instancesWaitForTheLeaseHolder() async throws {
         let namespace = uniqueNamespace("lease")
         let a = try TieredCache<String>(configuration: quietConfiguration("a"), l2: try makeL2(namespace: namespace))
