@@ -7,6 +7,10 @@
 -- is a separate statement of a volatile function, so in READ COMMITTED it takes its own
 -- snapshot after the acknowledgement, exactly as the second of two statements did.
 --
+-- The read is planned once per session (a generic plan: index scans on seq for both parts,
+-- whatever the arguments); with custom plans PostgreSQL planned it anew on every call, and
+-- that planning was most of the server's cost of a worker round.
+--
 -- Like every strata.* function it is SECURITY DEFINER, owned by strata_definer (which may
 -- read the outbox and acknowledge for this), and only strata_worker may execute it.
 --
@@ -19,6 +23,7 @@ returns table (in_flight bigint, snapshot_xmin text, snapshot_xmax text,
                seq bigint, keys text[], prefixes text[], marks text[])
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 declare
