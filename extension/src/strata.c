@@ -17,6 +17,7 @@
  */
 #include "strata.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "commands/async.h"
 #include "miscadmin.h"
@@ -29,10 +30,12 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/timestamp.h"
+#include "utils/xid8.h"
 
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(strata_ack_wakeup);
+PG_FUNCTION_INFO_V1(strata_next_xid);
 
 void		_PG_init(void);
 
@@ -261,4 +264,21 @@ strata_ack_wakeup(PG_FUNCTION_ARGS)
 									   (uint64) GetCurrentTimestamp());
 	}
 	PG_RETURN_INT64((int64) inflight);
+}
+
+/*
+ * strata.next_xid() returns xid8
+ *
+ * The next transaction id to be assigned: every transaction that has an id
+ * now has a smaller one.  An outbox reader that finds a seq missing uses it
+ * as the bound of the transactions that may still commit it: once a later
+ * snapshot's xmin reaches it, they have all ended.  A snapshot's xmax is no
+ * such bound: it is the latest completed id + 1, and transactions with ids at
+ * or above it may be running (a snapshot treats them as running without
+ * listing them, and its xmin ignores them).
+ */
+Datum
+strata_next_xid(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FULLTRANSACTIONID(ReadNextFullTransactionId());
 }
