@@ -16,8 +16,15 @@
 --
 -- Returns one row per outbox row read (as OutboxStore.read: seq > after, limit lim, plus
 -- the rows of gaps at or below after), or one row with a NULL seq when there is none;
--- every row carries the snapshot's xmin and xmax and the in-flight writer count that
+-- every row carries the snapshot's xmin, the next transaction id after the snapshot was
+-- taken (strata.next_xid(), reported as snapshot_xmax: every transaction that may still
+-- commit a missing seq has a smaller id; the snapshot's own xmax is no such bound, since
+-- transactions with ids at or above it may be running) and the in-flight writer count that
 -- strata.ack_wakeup() returned (NULL when the extension is not preloaded).
+-- The extension's 0.2 adds strata.next_xid(): the bound for missing seqs (docs/capture.md,
+-- "Ordering and the worker's cursor").
+alter extension strata update to '0.2';
+
 create or replace function strata.worker_read(after bigint, gaps bigint[], lim integer)
 returns table (in_flight bigint, snapshot_xmin text, snapshot_xmax text,
                seq bigint, keys text[], prefixes text[], marks text[])
@@ -40,7 +47,7 @@ begin
          where c.seq = any(gaps) and c.seq <= after
     ),
     found as (select * from fresh union all select * from late)
-    select n, pg_snapshot_xmin(snap.s)::text, pg_snapshot_xmax(snap.s)::text,
+    select n, pg_snapshot_xmin(snap.s)::text, strata.next_xid()::text,
            f.seq, f.keys, f.prefixes, f.marks
       from snap left join found f on true
      order by f.seq;
@@ -58,3 +65,7 @@ $$;
 alter function strata.worker_read(bigint, bigint[], integer) owner to strata_definer;
 revoke all on function strata.worker_read(bigint, bigint[], integer) from public;
 grant execute on function strata.worker_read(bigint, bigint[], integer) to strata_worker;
+
+-- A worker that starts with no consumer registered and an empty outbox starts at the
+-- sequence's head (pg_sequence_last_value), not at 0 (README, strata-worker).
+grant select on sequence strata.change_log_seq to strata_worker;

@@ -296,7 +296,7 @@ public final class PostgresInvalidationSubscriber: InvalidationSource, Service, 
         let rows = try await pg.query(
             """
             with snap as (select pg_current_snapshot() as s)
-            select pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text,
+            select pg_snapshot_xmin(s)::text, strata.next_xid()::text,
                    (select min(last_seq) from strata.consumer_offsets),
                    (select max(seq) from strata.change_log)
               from snap

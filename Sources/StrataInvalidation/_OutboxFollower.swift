@@ -11,7 +11,8 @@ struct _OutboxFollower: Sendable {
         var point: L1Instant
         /// Without a consumer's cursor to start from, seqs at or below the starting point
         /// may still be held by transactions that were in flight at the bootstrap: wait for
-        /// a read whose snapshot `xmin` reaches this `xmax` (they have all ended).
+        /// a read whose snapshot `xmin` reaches this bound (the next transaction id at the
+        /// bootstrap, `strata.next_xid()`: then they have all ended).
         var settleXmax: UInt64?
     }
 

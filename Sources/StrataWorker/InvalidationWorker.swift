@@ -110,7 +110,9 @@ public final class InvalidationWorker: Service {
                 wake.signal()
             }
             if cursor == nil {
-                let loaded = OutboxCursor(cursor: try await store.loadCursor())
+                let loaded = OutboxCursor(cursor: try await store.loadCursor { [logger] xid in
+                    logger.info("no consumer and an empty outbox: waiting for transactions in progress at start (oldest xid \(xid)) to end before reading from the outbox's head")
+                })
                 // Register the consumer at once so that pruning by others waits for it.
                 try await store.saveCursor(loaded.cursor)
                 cursor = loaded

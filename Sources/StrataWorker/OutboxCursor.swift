@@ -4,9 +4,12 @@
 /// after seq 11 was applied. The capture trigger assigns the transaction id before it
 /// draws `seq`, so a seq that is missing from a read is either held by a transaction
 /// that was in progress in that read's snapshot, or will never appear (rolled back,
-/// or skipped by the sequence). Once a later snapshot's `xmin` has passed the `xmax` of
-/// the snapshot in which the gap was first seen, every transaction that could hold the
-/// missing seq has ended, and the gap is permanent.
+/// or skipped by the sequence). Each read also reports the next transaction id after its
+/// snapshot was taken (`strata.next_xid()`, passed as `xmax`): every transaction that could
+/// hold a missing seq has a smaller id. Once a later snapshot's `xmin` has reached that
+/// bound, they have all ended, and the gap is permanent. (The snapshot's own `xmax`, the
+/// latest completed id + 1, is no such bound: a transaction with an id at or above it may
+/// be running, and snapshots leave it out of `xmin`.)
 ///
 /// The cursor (persisted in `strata.consumer_offsets`) only moves over seqs that were
 /// applied or are known to be permanent gaps. Rows above the cursor that were applied
@@ -22,7 +25,8 @@ public struct OutboxCursor: Sendable, Equatable {
     public private(set) var highestApplied: Int64
     /// Seqs above `cursor` that were applied.
     private var appliedAbove: Set<Int64> = []
-    /// Missing seqs, each with the snapshot `xmax` at which it was first seen missing.
+    /// Missing seqs, each with the bound (next transaction id) of the read in which it was
+    /// first seen missing.
     public private(set) var gaps: [Int64: UInt64] = [:]
 
     public init(cursor: Int64) {
@@ -35,7 +39,8 @@ public struct OutboxCursor: Sendable, Equatable {
 
     /// Takes a read of the outbox: `seqs` are the visible rows returned (new rows above
     /// `highestApplied`, and any rows found for open gaps), read in one snapshot whose
-    /// `xmin`/`xmax` are given. Returns the seqs that are new and must be applied.
+    /// `xmin` is given, with `xmax`, the next transaction id after that snapshot was taken.
+    /// Returns the seqs that are new and must be applied.
     public mutating func observe(seqs: [Int64], xmin: UInt64, xmax: UInt64) -> [Int64] {
         var fresh: [Int64] = []
         for seq in seqs.sorted() where seq > cursor && !appliedAbove.contains(seq) {

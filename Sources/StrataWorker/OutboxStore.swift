@@ -25,7 +25,10 @@ public struct OutboxStore: Sendable {
         public var rows: [Row]
         /// `pg_snapshot_xmin` of the read's snapshot (a full transaction id).
         public var xmin: UInt64
-        /// `pg_snapshot_xmax` of the read's snapshot.
+        /// The next transaction id after the read's snapshot was taken (`strata.next_xid()`):
+        /// every transaction that may still commit a seq missing from the read has a smaller
+        /// id. (The snapshot's own `xmax` is no such bound: transactions with ids at or above
+        /// it may be running, and its `xmin` ignores them.)
         public var xmax: UInt64
     }
 
@@ -42,16 +45,43 @@ public struct OutboxStore: Sendable {
 
     /// The saved cursor. A new consumer starts where the slowest existing consumer is
     /// (rows below that may already be pruned), or just below the oldest outbox row.
-    func loadCursor() async throws -> Int64 {
+    ///
+    /// With no consumer and an empty outbox it starts at the sequence's head rather than
+    /// at 0: below the head, every seq that will still appear belongs to a transaction in
+    /// progress now, and starting at 0 would make every other seq below the head a gap to
+    /// track (millions on a long-lived database). So it waits until every transaction in
+    /// progress at this point has ended (as `CREATE INDEX CONCURRENTLY` does; `waiting` is
+    /// called every 10 s with the oldest of them), then starts just below the lowest row
+    /// they committed, or at the head.
+    func loadCursor(waiting: (UInt64) -> Void = { _ in }) async throws -> Int64 {
         let rows = try await connection.query(
             """
             select coalesce(
-                (select last_seq from strata.consumer_offsets where consumer = $1),
-                (select min(last_seq) from strata.consumer_offsets),
-                (select min(seq) - 1 from strata.change_log),
-                0)
+                       (select last_seq from strata.consumer_offsets where consumer = $1),
+                       (select min(last_seq) from strata.consumer_offsets),
+                       (select min(seq) - 1 from strata.change_log)),
+                   strata.next_xid()::text,
+                   coalesce(pg_sequence_last_value('strata.change_log_seq'), 0)
             """, consumer)
-        return try rows.first?.decode(Int64.self, at: 0) ?? 0
+        guard let row = rows.first else { return 0 }
+        if let cursor = try row.decode(Int64?.self, at: 0) { return cursor }
+        let head = try row.decode(Int64.self, at: 2)
+        guard head > 0, let xmax = UInt64(try row.decode(String.self, at: 1)) else { return 0 }
+        let clock = ContinuousClock()
+        var lastReport = clock.now
+        while true {
+            let now = try await connection.query("select pg_snapshot_xmin(pg_current_snapshot())::text")
+            let xmin = UInt64(try now.first?.decode(String.self, at: 0) ?? "") ?? 0
+            if xmin >= xmax { break }
+            if clock.now - lastReport >= .seconds(10) {
+                waiting(xmin)
+                lastReport = clock.now
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let late = try await connection.query("select min(seq) from strata.change_log where seq <= $1", head)
+        if let lowest = try late.first?.decode(Int64?.self, at: 0) { return lowest - 1 }
+        return head
     }
 
     func saveCursor(_ seq: Int64) async throws {
@@ -86,7 +116,7 @@ public struct OutboxStore: Sendable {
                  where seq = any($3::bigint[]) and seq <= $1
             ),
             found as (select * from fresh union all select * from late)
-            select pg_snapshot_xmin(snap.s)::text, pg_snapshot_xmax(snap.s)::text,
+            select pg_snapshot_xmin(snap.s)::text, strata.next_xid()::text,
                    f.seq, f.keys, f.prefixes, f.marks
               from snap left join found f on true
              order by f.seq

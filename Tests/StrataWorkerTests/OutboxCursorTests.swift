@@ -77,36 +77,67 @@ import Testing
         #expect(cursor.cursor == 5)
     }
 
+    @Test func aHolderWithAnIdAtTheSnapshotsXmaxKeepsItsGapOpen() {
+        // T (xid 101) draws seq 1; U (xid 100, assigned earlier) draws seq 2 and commits.
+        // PostgreSQL's snapshot now has xmax 101 (latest completed + 1) and leaves T out, so
+        // its xmin is 101 while T runs. The read's bound is the next id, 102.
+        var cursor = OutboxCursor(cursor: 0)
+        cursor.applied(cursor.observe(seqs: [2], xmin: 101, xmax: 102), xmin: 101)
+        #expect(cursor.openGaps == [1])
+        // T still runs: later snapshots still have xmin 101 (or list T: xmin 101).
+        cursor.applied(cursor.observe(seqs: [], xmin: 101, xmax: 103), xmin: 101)
+        #expect(cursor.cursor == 0, "seq 1 may still commit")
+        // T commits.
+        let fresh = cursor.observe(seqs: [1], xmin: 103, xmax: 103)
+        #expect(fresh == [1])
+        cursor.applied(fresh, xmin: 103)
+        #expect(cursor.cursor == 2)
+    }
+
     @Test func nothingIsSkippedUnderRandomCommitOrders() {
-        // Model: transactions draw seqs in order; each commits or aborts at a random later
-        // step. The cursor must never pass a seq that later commits before it is applied.
+        // Model of PostgreSQL: a transaction gets its id when it first writes and draws its
+        // seq when its trigger runs, possibly later (so id order and seq order differ); it
+        // commits or aborts at a random later step. A snapshot's xmax is the latest
+        // completed id + 1, its xmin the oldest running id below that xmax (running ids at
+        // or above xmax are left out), and each read reports the next id to be assigned as
+        // its bound. The cursor must never pass a seq that later commits before it is applied.
         var generator = SplitMix64(seed: 42)
-        for _ in 0..<200 {
+        for _ in 0..<300 {
             var nextXid: UInt64 = 100
             var nextSeq: Int64 = 1
-            struct Tx { var xid: UInt64; var seq: Int64; var commitsAt: Int; var aborts: Bool }
+            var latestCompleted: UInt64 = 99
+            struct Tx { var xid: UInt64; var seq: Int64?; var drawsAt: Int; var endsAt: Int; var aborts: Bool }
             var running: [Tx] = []
             var committed: [Int64: UInt64] = [:]
             var cursor = OutboxCursor(cursor: 0)
             var applied = Set<Int64>()
-            for step in 0..<60 {
-                // start some transactions (xid assigned before seq)
+            for step in 0..<80 {
+                // new transactions get their ids now
                 for _ in 0..<Int(generator.next() % 3) {
-                    running.append(Tx(xid: nextXid, seq: nextSeq, commitsAt: step + Int(generator.next() % 8), aborts: generator.next() % 5 == 0))
+                    let drawsAt = step + Int(generator.next() % 3)
+                    running.append(Tx(xid: nextXid, seq: nil, drawsAt: drawsAt, endsAt: drawsAt + Int(generator.next() % 6),
+                                      aborts: generator.next() % 5 == 0))
                     nextXid += 1
+                }
+                // triggers run: seqs are drawn in a random order among those due
+                var due = running.indices.filter { running[$0].seq == nil && running[$0].drawsAt <= step }
+                due.shuffle(using: &generator)
+                for index in due {
+                    running[index].seq = nextSeq
                     nextSeq += 1
                 }
-                // finish those due
+                // finish those due (after their draw)
                 running.removeAll { tx in
-                    guard tx.commitsAt <= step else { return false }
-                    if !tx.aborts { committed[tx.seq] = tx.xid }
+                    guard tx.seq != nil, tx.endsAt <= step else { return false }
+                    if !tx.aborts { committed[tx.seq!] = tx.xid }
+                    latestCompleted = max(latestCompleted, tx.xid)
                     return true
                 }
-                // read in a snapshot
-                let xmin = running.map(\.xid).min() ?? nextXid
-                let xmax = nextXid
+                // read in a snapshot, as PostgreSQL takes it
+                let xmax = latestCompleted + 1
+                let xmin = running.map(\.xid).filter { $0 < xmax }.min() ?? xmax
                 let visible = committed.keys.filter { $0 > cursor.highestApplied || cursor.openGaps.contains($0) }
-                let fresh = cursor.observe(seqs: Array(visible), xmin: xmin, xmax: xmax)
+                let fresh = cursor.observe(seqs: Array(visible), xmin: xmin, xmax: nextXid)
                 applied.formUnion(fresh)
                 cursor.applied(fresh, xmin: xmin)
                 // invariant: every committed seq at or below the cursor was applied

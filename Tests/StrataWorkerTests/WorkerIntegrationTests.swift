@@ -386,6 +386,71 @@ import Testing
         try await pg.execute("alter function strata.worker_read_hidden(bigint, bigint[], integer) rename to worker_read")
     }
 
+    @Test func aLateCommitWhoseIdIsNewerThanTheCommitsAroundItIsNotLost() async throws {
+        // U gets its transaction id first, T second; T draws its seq first, U second and
+        // commits. While T runs, every snapshot has xmax = U + 1 = T and leaves T out: a
+        // cursor that took xmax as the bound of T's seq would pass it.
+        let pg = try await connectPostgres(); let redis = try await connectRedis()
+        let table = try await Self.makeTable(pg)
+        let worker = WorkerProcess(name: "newer")
+        try await Self.registerAtHead(pg, worker)
+        try worker.start()
+        defer { worker.stop() }
+        try await Self.waitUntilLive(worker)
+        let late = worker.layout.valueKey("\(table):item:1")
+        let early = worker.layout.valueKey("\(table):item:2")
+        try await redis.set(late); try await redis.set(early)
+
+        let u = try await connectPostgres(), t = try await connectPostgres()
+        try await u.execute("begin; select pg_current_xact_id()")
+        try await t.execute("begin; update public.\(table) set name = 't' where id = 1")
+        try await u.execute("update public.\(table) set name = 'u' where id = 2; commit")
+        try await eventually("U's key deleted") { try await !redis.exists(early) }
+        // The worker keeps reading while T is in flight; give it many rounds.
+        try await Task.sleep(for: .milliseconds(500))
+        try await t.execute("commit")
+        try await eventually("T's key deleted") { try await !redis.exists(late) }
+        await u.close(); await t.close()
+    }
+
+    @Test func aFirstConsumerOnAnEmptyOutboxStartsAtTheHeadAndLosesNoLateCommit() async throws {
+        let pg = try await connectPostgres(); let redis = try await connectRedis()
+        let table = try await Self.makeTable(pg)
+        // No consumer, an empty outbox, a sequence far ahead (a long-lived database).
+        try await pg.execute("""
+            create temp table saved_offsets as select * from strata.consumer_offsets;
+            delete from strata.consumer_offsets;
+            truncate strata.change_log;
+            select setval('strata.change_log_seq', nextval('strata.change_log_seq') + 3000000);
+            """)
+        do {
+            // A transaction in progress holds a seq below the head when the worker starts.
+            let writer = try await connectPostgres()
+            try await writer.execute("begin; update public.\(table) set name = 'late' where id = 1")
+            let held = try await writer.query("select max(seq) from strata.change_log")[0].decode(Int64.self, at: 0)
+            let worker = WorkerProcess(name: "head")
+            let key = worker.layout.valueKey("\(table):item:1")
+            try await redis.set(key)
+            try worker.start()
+            defer { worker.stop() }
+            try await Task.sleep(for: .milliseconds(500))
+            // While the transaction runs the worker waits to register; it never starts at 0
+            // (with three million seqs below the head to track as gaps).
+            let early = try await Self.cursor(pg, worker.consumer)
+            #expect(early == -1 || early >= held - 1, "registered at \(early) below the late row \(held)")
+            try await writer.execute("commit")
+            await writer.close()
+            try await eventually("consumer registered") { try await Self.cursor(pg, worker.consumer) >= 0 }
+            #expect(try await Self.cursor(pg, worker.consumer) >= held - 1)
+            try await eventually("the late commit's key deleted") { try await !redis.exists(key) }
+            try await eventually("cursor past the late row") { try await Self.cursor(pg, worker.consumer) >= held }
+        } catch {
+            try await pg.execute("insert into strata.consumer_offsets select * from saved_offsets on conflict do nothing")
+            throw error
+        }
+        try await pg.execute("insert into strata.consumer_offsets select * from saved_offsets on conflict do nothing")
+    }
+
     @Test func watchOnAWrongColumnIsAClearError() async throws {
         let pg = try await connectPostgres()
         let table = try await Self.makeTable(pg)
