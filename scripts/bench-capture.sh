@@ -16,7 +16,9 @@
 #   BENCH_ROWS     rows in bench_items (default 100000)
 #   BENCH_DB       database (default strata_bench; created if missing)
 #   BENCH_WORKER   path to a strata-worker binary: run the real worker (needs Redis at
-#                  $STRATA_REDIS_URL; it drains and prunes the outbox as in production)
+#                  $STRATA_REDIS_URL; it drains and prunes the outbox as in production;
+#                  every row's value is cached in Redis first, and the report ends with how
+#                  many updated rows were still cached once the worker drained: must be 0)
 #                  instead of the stand-in that only acknowledges wake-ups
 #   BENCH_PGOPTIONS  extra server options for the pgbench sessions, e.g.
 #                  "-c synchronous_commit=off" to compare CPU cost without WAL flushes
@@ -60,6 +62,12 @@ if [ -n "${BENCH_WORKER:-}" ]; then
     # the worker keeps its cursor in strata.consumer_offsets (migrations)
     STRATA_DB="$db" STRATA_PG_URL="postgresql://postgres@127.0.0.1:$STRATA_PG_PORT/$db" "$STRATA_ROOT/scripts/migrate.sh" >/dev/null
     PSQL_DB="$db" strata_psql -qc "delete from strata.consumer_offsets" >/dev/null
+    # Correctness alongside: a cached value for every row of the watched table; after the
+    # runs, every row that was updated must have lost its value in Redis.
+    command -v redis-cli >/dev/null || die "redis-cli not found (package redis-tools)"
+    redis_cli=(redis-cli -u "${STRATA_REDIS_URL:-redis://127.0.0.1:$STRATA_REDIS_PORT}")
+    awk -v n="$rows" 'BEGIN { for (i = 1; i <= n; i++) printf "SET strata:v:bench:item:%d cached\n", i }' \
+        | "${redis_cli[@]}" --pipe >/dev/null || die "could not seed the cached values in Redis"
     "$BENCH_WORKER" --postgres-url "postgresql://postgres@127.0.0.1:$STRATA_PG_PORT/$db" \
         --redis-url "${STRATA_REDIS_URL:-redis://127.0.0.1:$STRATA_REDIS_PORT}" --consumer bench-capture \
         --no-refresh --log-level warning >"$STRATA_HOME/bench-capture-worker.log" 2>&1 &
@@ -130,6 +138,21 @@ for round in $(seq 1 "$rounds"); do
         done
     done
 done
+lost_report=""
+if [ -n "${BENCH_WORKER:-}" ]; then
+    # let the worker drain everything drawn so far, then look for updated rows still cached
+    head="$(PSQL_DB="$db" strata_psql -tAc "select coalesce(pg_sequence_last_value('strata.change_log_seq'), 0)")"
+    for _ in $(seq 300); do
+        at="$(PSQL_DB="$db" strata_psql -tAc "select coalesce((select last_seq from strata.consumer_offsets where consumer = 'bench-capture'), -1)")"
+        [ "$at" -ge "$head" ] && break
+        sleep 0.1
+    done
+    updated="$(PSQL_DB="$db" strata_psql -tAc "select id from bench_strata.bench_items where val > 0")"
+    n_updated="$(printf '%s\n' "$updated" | sed '/^$/d' | wc -l)"
+    n_lost="$(printf '%s\n' "$updated" | sed '/^$/d' | awk '{ print "EXISTS strata:v:bench:item:" $1 }' \
+              | "${redis_cli[@]}" | grep -c '^1$' || true)"
+    lost_report="invalidations lost: $n_lost of $n_updated updated rows still cached in Redis after the worker drained (cursor $at, head $head)"
+fi
 stop_worker
 outbox_rows="$(PSQL_DB="$db" strata_psql -tAc "select count(*) from strata.change_log")"
 
@@ -153,6 +176,7 @@ for variant in $variants; do
     printf '\n'
 done
 printf '(ratio: median TPS relative to the unwatched table; strata outbox rows written: %s)\n' "$outbox_rows"
+[ -z "$lost_report" ] || printf '%s\n' "$lost_report"
 printf 'per-round ratios to the unwatched run of the same round: median [min-max]\n'
 for variant in $variants; do
     [ "$variant" = none ] && continue
