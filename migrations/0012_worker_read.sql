@@ -1,4 +1,4 @@
--- strata.worker_read(after, gaps, lim): the worker's acknowledgement and read in one call
+-- strata.worker_read(after, gap_lo, gap_hi, lim): the worker's acknowledgement and read in one call
 -- (docs/capture.md, "Wake-ups"; strata-worker uses it when present).
 --
 -- The worker clears the wake-up flag and then reads the outbox: clearing first means a
@@ -15,7 +15,7 @@
 -- read the outbox and acknowledge for this), and only strata_worker may execute it.
 --
 -- Returns one row per outbox row read (as OutboxStore.read: seq > after, limit lim, plus
--- the rows of gaps at or below after), or one row with a NULL seq when there is none;
+-- the rows within the gap ranges gap_lo[i]..gap_hi[i] at or below after), or one row with a NULL seq when there is none;
 -- every row carries the snapshot's xmin, the next transaction id after the snapshot was
 -- taken (strata.next_xid(), reported as snapshot_xmax: every transaction that may still
 -- commit a missing seq has a smaller id; the snapshot's own xmax is no such bound, since
@@ -25,7 +25,7 @@
 -- "Ordering and the worker's cursor").
 alter extension strata update to '0.2';
 
-create or replace function strata.worker_read(after bigint, gaps bigint[], lim integer)
+create or replace function strata.worker_read(after bigint, gap_lo bigint[], gap_hi bigint[], lim integer)
 returns table (in_flight bigint, snapshot_xmin text, snapshot_xmax text,
                seq bigint, keys text[], prefixes text[], marks text[])
 language plpgsql volatile security definer
@@ -43,8 +43,10 @@ begin
          where c.seq > after order by c.seq limit lim
     ),
     late as (
-        select c.seq, c.keys, c.prefixes, c.marks from strata.change_log c
-         where c.seq = any(gaps) and c.seq <= after
+        select c.seq, c.keys, c.prefixes, c.marks
+          from unnest(gap_lo, gap_hi) as r(lo, hi)
+          join strata.change_log c on c.seq between r.lo and r.hi
+         where c.seq <= after
     ),
     found as (select * from fresh union all select * from late)
     select n, pg_snapshot_xmin(snap.s)::text, strata.next_xid()::text,
@@ -62,9 +64,9 @@ begin
     end if;
 end
 $$;
-alter function strata.worker_read(bigint, bigint[], integer) owner to strata_definer;
-revoke all on function strata.worker_read(bigint, bigint[], integer) from public;
-grant execute on function strata.worker_read(bigint, bigint[], integer) to strata_worker;
+alter function strata.worker_read(bigint, bigint[], bigint[], integer) owner to strata_definer;
+revoke all on function strata.worker_read(bigint, bigint[], bigint[], integer) from public;
+grant execute on function strata.worker_read(bigint, bigint[], bigint[], integer) to strata_worker;
 
 -- A worker that starts with no consumer registered and an empty outbox starts at the
 -- sequence's head (pg_sequence_last_value), not at 0 (README, strata-worker).

@@ -228,7 +228,7 @@ public final class PostgresInvalidationSubscriber: InvalidationSource, Service, 
 
             let (startedAt, before) = fanout.withLock { ($0.now(), $0.machine.cursor) }
             let startedWall = clock.now
-            let read = try await store.read(after: before?.highestApplied ?? 0, gaps: before?.openGaps ?? [],
+            let read = try await store.read(after: before?.highestApplied ?? 0, gaps: before?.openGapRanges ?? [],
                                             limit: configuration.batchSize)
             let horizon = try await pg.query(
                 "select (select min(last_seq) from strata.consumer_offsets), (select min(seq) from strata.change_log)")
@@ -264,7 +264,7 @@ public final class PostgresInvalidationSubscriber: InvalidationSource, Service, 
             if outcome.full { continue }
 
             let signalled: Bool
-            if !(fanout.withLock { $0.machine.cursor?.openGaps.isEmpty ?? true }) {
+            if fanout.withLock({ $0.machine.cursor?.hasOpenGaps ?? false }) {
                 // Only a late commit holds a gap: it will notify when it commits (or not, if a
                 // NOTIFY went out less than the coalescing window before); meanwhile poll with
                 // a growing interval so that a gap from a rollback resolves.

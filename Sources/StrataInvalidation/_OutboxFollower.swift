@@ -58,7 +58,7 @@ struct _OutboxFollower: Sendable {
     }
 
     /// Takes one read of the outbox (``OutboxStore/read(after:gaps:limit:)`` from
-    /// `cursor.highestApplied` with `cursor.openGaps`), and the pruning horizon read right
+    /// `cursor.highestApplied` with `cursor.openGapRanges`), and the pruning horizon read right
     /// after it: the slowest consumer's cursor and the lowest seq present.
     ///
     /// - Parameters:
@@ -139,7 +139,11 @@ struct _OutboxFollower: Sendable {
         var bound = slowestConsumer ?? before.highestApplied
         if let lowest = lowestPresent { bound = min(bound, lowest - 1) }
         guard bound > before.cursor else { return false }
-        for gap in before.gaps.keys where gap <= bound && !fresh.contains(gap) { return true }
+        for range in before.openGapRanges where range.lowerBound <= bound {
+            let upper = min(range.upperBound, bound)
+            let found = fresh.lazy.filter { $0 >= range.lowerBound && $0 <= upper }.count
+            if Int64(found) < upper - range.lowerBound + 1 { return true }
+        }
         if bound > before.highestApplied {
             let found = fresh.lazy.filter { $0 > before.highestApplied && $0 <= bound }.count
             if Int64(found) < bound - before.highestApplied { return true }

@@ -162,10 +162,10 @@ public final class InvalidationWorker: Service {
             let inFlight: Int64?
             let read: OutboxStore.Read
             if combinedRead {
-                (inFlight, read) = try await store.ackAndRead(after: cursor.highestApplied, gaps: cursor.openGaps, limit: configuration.batchSize)
+                (inFlight, read) = try await store.ackAndRead(after: cursor.highestApplied, gaps: cursor.openGapRanges, limit: configuration.batchSize)
             } else {
                 inFlight = try await store.ackWakeup()
-                read = try await store.read(after: cursor.highestApplied, gaps: cursor.openGaps, limit: configuration.batchSize)
+                read = try await store.read(after: cursor.highestApplied, gaps: cursor.openGapRanges, limit: configuration.batchSize)
             }
             guard !pg.isClosed else { throw WorkerError("the PostgreSQL connection was lost") }
             let fresh = Set(cursor.observe(seqs: read.rows.map(\.seq), xmin: read.xmin, xmax: read.xmax))
@@ -225,7 +225,7 @@ public final class InvalidationWorker: Service {
                 // (strata.ack_wakeup keeps the wake-up flag set), so look again shortly.
                 await wake.wait(timeout: recheck)
                 recheck = batch.isEmpty ? min(recheck + configuration.inFlightRecheck / 2, configuration.inFlightRecheck * 3) : configuration.inFlightRecheck
-            } else if !cursor.openGaps.isEmpty {
+            } else if cursor.hasOpenGaps {
                 // Only a late commit holds a gap: it will notify when it commits; meanwhile
                 // poll with a growing interval so that a gap from a rollback resolves.
                 await wake.wait(timeout: recheck)

@@ -19,23 +19,42 @@
 ///
 /// This type does no I/O: the worker feeds it reads and tells it what it applied.
 public struct OutboxCursor: Sendable, Equatable {
+    /// Missing seqs `lo...hi`, all first seen missing in one read, with that read's bound
+    /// (next transaction id). Ranges are disjoint and sorted; a seq found later is cut out.
+    struct Gap: Sendable, Equatable {
+        var lo: Int64
+        var hi: Int64
+        var bound: UInt64
+    }
+
     /// Every seq at or below this has been applied or is a permanent gap.
     public private(set) var cursor: Int64
     /// The highest seq applied so far (`>= cursor`).
     public private(set) var highestApplied: Int64
     /// Seqs above `cursor` that were applied.
     private var appliedAbove: Set<Int64> = []
-    /// Missing seqs, each with the bound (next transaction id) of the read in which it was
-    /// first seen missing.
-    public private(set) var gaps: [Int64: UInt64] = [:]
+    /// Open gaps as ranges: a read that first misses a million seqs (a consumer far behind
+    /// the outbox's first row) records one range, not a million entries.
+    private(set) var gapRanges: [Gap] = []
 
     public init(cursor: Int64) {
         self.cursor = cursor
         self.highestApplied = cursor
     }
 
-    /// The gaps that a read must look for again, sorted.
-    public var openGaps: [Int64] { gaps.keys.sorted() }
+    /// The open gaps as ranges, sorted: what a read must look for again.
+    public var openGapRanges: [ClosedRange<Int64>] { gapRanges.map { $0.lo...$0.hi } }
+
+    /// Whether any gap is open.
+    public var hasOpenGaps: Bool { !gapRanges.isEmpty }
+
+    /// The open gaps seq by seq, sorted (for small gaps; tests).
+    public var openGaps: [Int64] { gapRanges.flatMap { Array($0.lo...$0.hi) } }
+
+    /// The bound recorded for an open gap's seq, nil if `seq` is not an open gap.
+    public func gapBound(of seq: Int64) -> UInt64? {
+        gapRanges.first { $0.lo <= seq && seq <= $0.hi }?.bound
+    }
 
     /// Takes a read of the outbox: `seqs` are the visible rows returned (new rows above
     /// `highestApplied`, and any rows found for open gaps), read in one snapshot whose
@@ -49,17 +68,25 @@ public struct OutboxCursor: Sendable, Equatable {
         // Everything between the cursor and the highest seq seen that is neither applied,
         // nor returned now, nor already a gap, is a new gap first seen in this snapshot.
         let top = max(highestApplied, fresh.last ?? cursor)
-        if top > cursor {
-            let present = Set(fresh)
-            var seq = cursor + 1
-            while seq < top {
-                if !present.contains(seq) && !appliedAbove.contains(seq) && gaps[seq] == nil {
-                    gaps[seq] = xmax
-                }
-                seq += 1
+        if top > cursor + 1 {
+            var covered: [ClosedRange<Int64>] = gapRanges.map { $0.lo...$0.hi }
+            for seq in fresh where seq < top { covered.append(seq...seq) }
+            for seq in appliedAbove where seq < top { covered.append(seq...seq) }
+            covered.sort { $0.lowerBound < $1.lowerBound }
+            var next = cursor + 1
+            var added: [Gap] = []
+            for range in covered {
+                if range.lowerBound > next { added.append(Gap(lo: next, hi: range.lowerBound - 1, bound: xmax)) }
+                next = max(next, range.upperBound + 1)
+                if next >= top { break }
+            }
+            if next < top { added.append(Gap(lo: next, hi: top - 1, bound: xmax)) }
+            if !added.isEmpty {
+                gapRanges += added
+                gapRanges.sort { $0.lo < $1.lo }
             }
         }
-        for seq in fresh { gaps.removeValue(forKey: seq) }
+        for seq in fresh { cutGap(seq) }
         resolveGaps(xmin: xmin)
         return fresh
     }
@@ -70,16 +97,26 @@ public struct OutboxCursor: Sendable, Equatable {
     public mutating func applied(_ seqs: [Int64], xmin: UInt64) -> Bool {
         for seq in seqs where seq > cursor {
             appliedAbove.insert(seq)
-            gaps.removeValue(forKey: seq)
+            cutGap(seq)
             if seq > highestApplied { highestApplied = seq }
         }
         resolveGaps(xmin: xmin)
         return advance()
     }
 
-    /// Drops gaps that every snapshot-relevant transaction has left behind.
+    /// Removes `seq` from the open gaps (it showed up).
+    private mutating func cutGap(_ seq: Int64) {
+        guard let index = gapRanges.firstIndex(where: { $0.lo <= seq && seq <= $0.hi }) else { return }
+        let gap = gapRanges[index]
+        var pieces: [Gap] = []
+        if gap.lo < seq { pieces.append(Gap(lo: gap.lo, hi: seq - 1, bound: gap.bound)) }
+        if seq < gap.hi { pieces.append(Gap(lo: seq + 1, hi: gap.hi, bound: gap.bound)) }
+        gapRanges.replaceSubrange(index...index, with: pieces)
+    }
+
+    /// Drops gaps that every transaction that could hold them has left behind.
     private mutating func resolveGaps(xmin: UInt64) {
-        gaps = gaps.filter { $0.value > xmin }
+        gapRanges.removeAll { $0.bound <= xmin }
     }
 
     private mutating func advance() -> Bool {
@@ -88,12 +125,15 @@ public struct OutboxCursor: Sendable, Equatable {
             let next = cursor + 1
             if appliedAbove.remove(next) != nil {
                 cursor = next
-            } else if next <= highestApplied && gaps[next] == nil {
-                // Not applied and not an open gap: a permanent gap.
-                cursor = next
-            } else {
-                break
+                continue
             }
+            guard next <= highestApplied, gapBound(of: next) == nil else { break }
+            // Not applied and not an open gap: a permanent gap, up to the next seq that is
+            // applied or still an open gap.
+            var stop = highestApplied
+            if let gap = gapRanges.first(where: { $0.lo > next }) { stop = min(stop, gap.lo - 1) }
+            if let lowest = appliedAbove.min() { stop = min(stop, lowest - 1) }
+            cursor = max(next, stop)
         }
         return cursor != start
     }

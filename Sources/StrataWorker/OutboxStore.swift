@@ -101,9 +101,10 @@ public struct OutboxStore: Sendable {
         return try rows.first?.decode(Int64?.self, at: 0)
     }
 
-    /// Reads up to `limit` rows above `after`, plus the rows of `gaps` that have appeared,
-    /// in ONE statement so that they and the snapshot bounds come from the same snapshot.
-    public func read(after: Int64, gaps: [Int64], limit: Int) async throws -> Read {
+    /// Reads up to `limit` rows above `after`, plus the rows within `gaps` (at or below
+    /// `after`) that have appeared, in ONE statement so that they and the snapshot bounds
+    /// come from the same snapshot.
+    public func read(after: Int64, gaps: [ClosedRange<Int64>], limit: Int) async throws -> Read {
         let rows = try await connection.preparedQuery(
             """
             with snap as (select pg_current_snapshot() as s),
@@ -112,15 +113,17 @@ public struct OutboxStore: Sendable {
                  where seq > $1 order by seq limit $2
             ),
             late as (
-                select seq, keys, prefixes, marks from strata.change_log
-                 where seq = any($3::bigint[]) and seq <= $1
+                select c.seq, c.keys, c.prefixes, c.marks
+                  from unnest($3::bigint[], $4::bigint[]) as r(lo, hi)
+                  join strata.change_log c on c.seq between r.lo and r.hi
+                 where c.seq <= $1
             ),
             found as (select * from fresh union all select * from late)
             select pg_snapshot_xmin(snap.s)::text, strata.next_xid()::text,
                    f.seq, f.keys, f.prefixes, f.marks
               from snap left join found f on true
              order by f.seq
-            """, after, limit, gaps.map { String($0) } as [String])
+            """, after, limit, gaps.map { String($0.lowerBound) } as [String], gaps.map { String($0.upperBound) } as [String])
         return try Self.decodeRead(rows, from: 0)
     }
 
@@ -143,15 +146,16 @@ public struct OutboxStore: Sendable {
 
     /// Whether the database has `strata.worker_read()` (migration 0012).
     func hasWorkerRead() async throws -> Bool {
-        let rows = try await connection.query("select to_regprocedure('strata.worker_read(bigint, bigint[], integer)') is not null")
+        let rows = try await connection.query("select to_regprocedure('strata.worker_read(bigint, bigint[], bigint[], integer)') is not null")
         return try rows.first?.decode(Bool.self, at: 0) ?? false
     }
 
     /// ``ackWakeup()`` then ``read(after:gaps:limit:)`` in one round trip, through
     /// `strata.worker_read()`: the read still takes its snapshot after the acknowledgement.
-    func ackAndRead(after: Int64, gaps: [Int64], limit: Int) async throws -> (inFlight: Int64?, read: Read) {
+    func ackAndRead(after: Int64, gaps: [ClosedRange<Int64>], limit: Int) async throws -> (inFlight: Int64?, read: Read) {
         let rows = try await connection.preparedQuery(
-            "select * from strata.worker_read($1, $2::bigint[], $3::integer)", after, gaps.map { String($0) } as [String], limit)
+            "select * from strata.worker_read($1, $2::bigint[], $3::bigint[], $4::integer)", after,
+            gaps.map { String($0.lowerBound) } as [String], gaps.map { String($0.upperBound) } as [String], limit)
         // every row (there is at least one) carries the same in-flight count
         let inFlight = try rows.first?.decode(Int64?.self, at: 0) ?? nil
         return (inFlight, try Self.decodeRead(rows, from: 1))

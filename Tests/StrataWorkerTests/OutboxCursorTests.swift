@@ -68,7 +68,7 @@ import Testing
         cursor.applied(cursor.observe(seqs: [1], xmin: 5, xmax: 6), xmin: 5)
         // seq 2 missing while 3 is visible: gap noted with xmax 9.
         cursor.applied(cursor.observe(seqs: [3], xmin: 7, xmax: 9), xmin: 7)
-        #expect(cursor.gaps[2] == 9)
+        #expect(cursor.gapBound(of: 2) == 9)
         // seq 4 missing while 5 is visible: gap noted with xmax 12; seq 2 resolves at xmin 9.
         cursor.applied(cursor.observe(seqs: [5], xmin: 9, xmax: 12), xmin: 9)
         #expect(cursor.openGaps == [4])
@@ -92,6 +92,26 @@ import Testing
         #expect(fresh == [1])
         cursor.applied(fresh, xmin: 103)
         #expect(cursor.cursor == 2)
+    }
+
+    @Test func aFarAheadFirstRowIsOneGapRange() {
+        // A consumer whose cursor is far below the outbox's rows: one range, not millions.
+        var cursor = OutboxCursor(cursor: 0)
+        let fresh = cursor.observe(seqs: [3_000_001, 3_000_003], xmin: 50, xmax: 60)
+        #expect(fresh == [3_000_001, 3_000_003])
+        cursor.applied(fresh, xmin: 50)
+        #expect(cursor.openGapRanges == [1...3_000_000, 3_000_002...3_000_002])
+        #expect(cursor.gapBound(of: 1_234_567) == 60)
+        // one of the missing seqs shows up: it is cut out of its range and applied
+        let late = cursor.observe(seqs: [17], xmin: 55, xmax: 61)
+        #expect(late == [17])
+        cursor.applied(late, xmin: 55)
+        #expect(cursor.openGapRanges == [1...16, 18...3_000_000, 3_000_002...3_000_002])
+        #expect(cursor.cursor == 0)
+        // every possible holder has ended: the cursor passes them in one step
+        cursor.applied(cursor.observe(seqs: [], xmin: 60, xmax: 62), xmin: 60)
+        #expect(!cursor.hasOpenGaps)
+        #expect(cursor.cursor == 3_000_003)
     }
 
     @Test func nothingIsSkippedUnderRandomCommitOrders() {
@@ -136,7 +156,7 @@ import Testing
                 // read in a snapshot, as PostgreSQL takes it
                 let xmax = latestCompleted + 1
                 let xmin = running.map(\.xid).filter { $0 < xmax }.min() ?? xmax
-                let visible = committed.keys.filter { $0 > cursor.highestApplied || cursor.openGaps.contains($0) }
+                let visible = committed.keys.filter { $0 > cursor.highestApplied || cursor.gapBound(of: $0) != nil }
                 let fresh = cursor.observe(seqs: Array(visible), xmin: xmin, xmax: nextXid)
                 applied.formUnion(fresh)
                 cursor.applied(fresh, xmin: xmin)

@@ -366,7 +366,7 @@ import Testing
     @Test func withoutWorkerReadTheAcknowledgementAndReadAreTwoStatements() async throws {
         // A database migrated before 0012: the worker falls back to ack_wakeup() + a read.
         let pg = try await connectPostgres(); let redis = try await connectRedis()
-        try await pg.execute("alter function strata.worker_read(bigint, bigint[], integer) rename to worker_read_hidden")
+        try await pg.execute("alter function strata.worker_read(bigint, bigint[], bigint[], integer) rename to worker_read_hidden")
         do {
             let table = try await Self.makeTable(pg)
             let worker = WorkerProcess(name: "fallback")
@@ -380,10 +380,10 @@ import Testing
             try await eventually("\(key) deleted") { try await !redis.exists(key) }
             try await eventually("cursor saved") { try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg) }
         } catch {
-            try await pg.execute("alter function strata.worker_read_hidden(bigint, bigint[], integer) rename to worker_read")
+            try await pg.execute("alter function strata.worker_read_hidden(bigint, bigint[], bigint[], integer) rename to worker_read")
             throw error
         }
-        try await pg.execute("alter function strata.worker_read_hidden(bigint, bigint[], integer) rename to worker_read")
+        try await pg.execute("alter function strata.worker_read_hidden(bigint, bigint[], bigint[], integer) rename to worker_read")
     }
 
     @Test func aLateCommitWhoseIdIsNewerThanTheCommitsAroundItIsNotLost() async throws {

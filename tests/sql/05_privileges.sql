@@ -49,7 +49,7 @@ select is((select array_agg(sig order by sig) from l3_functions where has_functi
                 'strata.record_performance(text,text,bigint,bigint,bigint,double precision,double precision,double precision,bigint,bigint,bigint,timestamp with time zone,interval)',
                 'strata.record_refresh_failure(text,text,timestamp with time zone)',
                 'strata.refresh_candidates()', 'strata.refresh_view(text)', 'strata.refresh_view_if_due(text)',
-                'strata.worker_read(bigint,bigint[],integer)'],
+                'strata.worker_read(bigint,bigint[],bigint[],integer)'],
           'strata_worker may refresh, poll candidates, record failures, prune, record performance, read the outbox');
 select ok(not has_table_privilege(r, v, 'select'), r || ' cannot read ' || v)
   from unnest(array['strata_app', 'strata_worker']) r,
