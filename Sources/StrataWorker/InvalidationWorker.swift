@@ -153,6 +153,11 @@ public final class InvalidationWorker: Service {
         var lastSave = clock.now
         var unsaved = false
         let combinedRead = try await store.hasWorkerRead()
+        func saveCursor() async throws {
+            try await store.saveCursor(cursor.cursor)
+            unsaved = false
+            lastSave = clock.now
+        }
 
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             if let notBefore, notBefore > clock.now {
@@ -192,11 +197,7 @@ public final class InvalidationWorker: Service {
                 logBatch(batch)
             }
             if cursor.applied(batch.seqs, xmin: read.xmin) { unsaved = true }
-            if unsaved && clock.now - lastSave >= configuration.cursorSaveInterval {
-                try await store.saveCursor(cursor.cursor)
-                unsaved = false
-                lastSave = clock.now
-            }
+            if unsaved && clock.now - lastSave >= configuration.cursorSaveInterval { try await saveCursor() }
             backoff.reset()
 
             if clock.now - lastPrune >= configuration.pruneInterval {
@@ -231,18 +232,14 @@ public final class InvalidationWorker: Service {
                 await wake.wait(timeout: recheck)
                 recheck = min(recheck * 2, .milliseconds(50))
             } else {
-                if unsaved {
-                    // going idle: the saved cursor catches up now, not at the next batch
-                    try await store.saveCursor(cursor.cursor)
-                    unsaved = false
-                    lastSave = clock.now
-                }
+                // going idle: the saved cursor catches up now, not at the next batch
+                if unsaved { try await saveCursor() }
                 recheck = configuration.inFlightRecheck
                 let untilHeartbeat = configuration.heartbeatInterval - (clock.now - lastPublish)
                 await wake.wait(timeout: max(.milliseconds(1), min(configuration.pollInterval, untilHeartbeat)))
             }
         }
-        if unsaved { try? await store.saveCursor(cursor.cursor) }
+        if unsaved { try? await saveCursor() }
     }
 
     private func logBatch(_ batch: OutboxBatch) {

@@ -123,9 +123,13 @@ public struct OutboxStore: Sendable {
                    f.seq, f.keys, f.prefixes, f.marks
               from snap left join found f on true
              order by f.seq
-            """, after, limit, gaps.map { String($0.lowerBound) } as [String], gaps.map { String($0.upperBound) } as [String])
+            """, after, limit, Self.lowerBounds(gaps), Self.upperBounds(gaps))
         return try Self.decodeRead(rows, from: 0)
     }
+
+    /// The gap ranges as the two `bigint[]` parameters of a read: first seqs, last seqs.
+    private static func lowerBounds(_ gaps: [ClosedRange<Int64>]) -> [String] { gaps.map { String($0.lowerBound) } }
+    private static func upperBounds(_ gaps: [ClosedRange<Int64>]) -> [String] { gaps.map { String($0.upperBound) } }
 
     /// Decodes the read's columns (xmin, xmax, seq, keys, prefixes, marks) starting at
     /// column `first`; a row with a NULL seq only carries the snapshot bounds.
@@ -155,7 +159,7 @@ public struct OutboxStore: Sendable {
     func ackAndRead(after: Int64, gaps: [ClosedRange<Int64>], limit: Int) async throws -> (inFlight: Int64?, read: Read) {
         let rows = try await connection.preparedQuery(
             "select * from strata.worker_read($1, $2::bigint[], $3::bigint[], $4::integer)", after,
-            gaps.map { String($0.lowerBound) } as [String], gaps.map { String($0.upperBound) } as [String], limit)
+            Self.lowerBounds(gaps), Self.upperBounds(gaps), limit)
         // every row (there is at least one) carries the same in-flight count
         let inFlight = try rows.first?.decode(Int64?.self, at: 0) ?? nil
         return (inFlight, try Self.decodeRead(rows, from: 1))
