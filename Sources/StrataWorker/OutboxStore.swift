@@ -103,7 +103,8 @@ public struct OutboxStore: Sendable {
 
     /// Reads up to `limit` rows above `after`, plus the rows within `gaps` (at or below
     /// `after`) that have appeared, in ONE statement so that they and the snapshot bounds
-    /// come from the same snapshot.
+    /// come from the same snapshot. Each gap range is its own index range scan on `seq`
+    /// (a join of the ranges to the outbox let the planner scan the whole outbox).
     public func read(after: Int64, gaps: [ClosedRange<Int64>], limit: Int) async throws -> Read {
         let rows = try await connection.preparedQuery(
             """
@@ -113,10 +114,12 @@ public struct OutboxStore: Sendable {
                  where seq > $1 order by seq limit $2
             ),
             late as (
-                select c.seq, c.keys, c.prefixes, c.marks
+                select g.seq, g.keys, g.prefixes, g.marks
                   from unnest($3::bigint[], $4::bigint[]) as r(lo, hi)
-                  join strata.change_log c on c.seq between r.lo and r.hi
-                 where c.seq <= $1
+                  cross join lateral (
+                      select c.seq, c.keys, c.prefixes, c.marks from strata.change_log c
+                       where c.seq >= r.lo and c.seq <= least(r.hi, $1)
+                      offset 0) g
             ),
             found as (select * from fresh union all select * from late)
             select pg_snapshot_xmin(snap.s)::text, strata.next_xid()::text,
@@ -135,9 +138,13 @@ public struct OutboxStore: Sendable {
     /// column `first`; a row with a NULL seq only carries the snapshot bounds.
     private static func decodeRead(_ rows: PostgresRows, from first: Int) throws -> Read {
         var read = Read(rows: [], xmin: 0, xmax: 0)
-        for row in rows {
+        // every row carries the same snapshot bounds
+        if let row = rows.first {
             read.xmin = UInt64(try row.decode(String.self, at: first)) ?? 0
             read.xmax = UInt64(try row.decode(String.self, at: first + 1)) ?? 0
+        }
+        read.rows.reserveCapacity(rows.count)
+        for row in rows {
             guard let seq = try row.decode(Int64?.self, at: first + 2) else { continue }
             read.rows.append(Row(
                 seq: seq,
