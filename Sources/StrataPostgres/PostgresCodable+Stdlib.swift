@@ -132,6 +132,10 @@ extension Array: PostgresDecodable where Element: PostgresDecodable {
             self = try _Bytea.decode(text) as! [Element]
             return
         }
+        if text == "{}" {  // the empty array, common enough to skip the parser
+            self = []
+            return
+        }
         let elementType = type._arrayElementType ?? .unspecified
         let raw = try _ArrayLiteral.parse(text)
         var result: [Element] = []

@@ -243,6 +243,7 @@ public final class InvalidationWorker: Service {
     }
 
     private func logBatch(_ batch: OutboxBatch) {
+        guard logger.logLevel <= .info else { return }
         let shown = 8
         var parts: [String] = []
         if !batch.keys.isEmpty {

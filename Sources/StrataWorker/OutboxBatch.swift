@@ -30,10 +30,20 @@ public struct OutboxBatch: Sendable, Equatable {
             prefixes = [LogicalKey.everything]
             keys = []
         } else {
+            // A key `a:b:c` is covered by `a:*` or `a:b:*`: look its segment prefixes up
+            // (without the `*`) as substrings of the key, without building strings.
+            var stems = Set<Substring>()
+            for prefix in seenPrefixes { stems.insert(prefix.dropLast()) }
             var seenKeys = Set<String>()
             keys = keys.filter { key in
                 guard seenKeys.insert(key).inserted else { return false }
-                return !LogicalKey.coveringPrefixes(of: key).dropFirst().contains(where: seenPrefixes.contains)
+                guard !stems.isEmpty else { return true }
+                var index = key.startIndex
+                while let colon = key[index...].firstIndex(of: ":") {
+                    index = key.index(after: colon)
+                    if stems.contains(key[..<index]) { return false }
+                }
+                return true
             }
         }
         var seenMarks = Set<String>()

@@ -1,4 +1,5 @@
 import Testing
+import StrataCore
 @testable import StrataWorker
 
 @Suite struct OutboxCursorTests {
@@ -179,6 +180,24 @@ import Testing
         #expect(batch.prefixes == ["authz:team:7:*"])
         #expect(batch.marks == ["uac:user:1"])
         #expect(batch.through == 2)
+    }
+
+    @Test func normalizeAgreesWithTheCoveringPrefixesOfEveryKey() {
+        var generator = SystemRandomNumberGenerator()
+        let segments = ["a", "b", "ab", "c1"]
+        func key(_ depth: Int) -> String { (0..<depth).map { _ in segments.randomElement(using: &generator)! }.joined(separator: ":") }
+        for _ in 0..<300 {
+            let keys = (0..<Int.random(in: 0...12, using: &generator)).map { _ in key(Int.random(in: 1...4, using: &generator)) }
+            let prefixes = (0..<Int.random(in: 0...3, using: &generator)).map { _ in key(Int.random(in: 1...3, using: &generator)) + ":*" }
+            var batch = OutboxBatch()
+            batch.add(seq: 1, keys: keys, prefixes: prefixes, marks: [])
+            batch.normalize()
+            var seen = Set<String>()
+            let expected = keys.filter { key in
+                seen.insert(key).inserted && !LogicalKey.coveringPrefixes(of: key).dropFirst().contains(where: prefixes.contains)
+            }
+            #expect(batch.keys == expected, "keys \(keys), prefixes \(prefixes)")
+        }
     }
 
     @Test func everythingPrefixWins() {
