@@ -229,9 +229,20 @@ enum _Binary {
 /// structs repeat their keys in order), then a short list, then a dictionary.
 struct _KeyTable {
     private var names: [String] = []
+    /// Per name: its UTF-8 length and first 7 bytes, compared before the strings (a new
+    /// key is compared with every earlier one, and most differ right there).
+    private var prints: [UInt64] = []
     private var indices: [String: Int] = [:]
     private var next = 0
     private static let linearLimit = 12
+
+    /// Forgets every key (for the next payload), keeping the storage.
+    mutating func removeAll() {
+        names.removeAll(keepingCapacity: true)
+        prints.removeAll(keepingCapacity: true)
+        if !indices.isEmpty { indices.removeAll(keepingCapacity: true) }
+        next = 0
+    }
 
     mutating func write(_ key: String, _ out: inout [UInt8]) {
         if next < names.count, names[next] == key {
@@ -239,31 +250,40 @@ struct _KeyTable {
             next += 1
             return
         }
-        if let index = index(of: key) {
-            _Binary.varint(UInt64(index) &* 2 &+ 1, &out)
-            next = index + 1
-            return
-        }
-        let index = names.count
-        names.append(key)
-        if index >= Self.linearLimit {
-            if index == Self.linearLimit {
-                for (position, name) in names.enumerated() { indices[name] = position }
-            } else {
-                indices[key] = index
+        var utf8Key = key
+        utf8Key.withUTF8 { utf8 in
+            let print = Self.fingerprint(utf8)
+            if let index = index(of: key, print: print) {
+                _Binary.varint(UInt64(index) &* 2 &+ 1, &out)
+                next = index + 1
+                return
             }
-        }
-        next = index + 1
-        var key = key
-        key.withUTF8 { utf8 in
+            let index = names.count
+            names.append(key)
+            prints.append(print)
+            if index >= Self.linearLimit {
+                if index == Self.linearLimit {
+                    for (position, name) in names.enumerated() { indices[name] = position }
+                } else {
+                    indices[key] = index
+                }
+            }
+            next = index + 1
             _Binary.varint(UInt64(utf8.count) &* 2, &out)
             out.append(contentsOf: utf8)
         }
     }
 
-    private func index(of key: String) -> Int? {
+    @inline(__always)
+    private static func fingerprint(_ utf8: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var print = UInt64(truncatingIfNeeded: min(utf8.count, 255)) &<< 56
+        for index in 0..<min(utf8.count, 7) { print |= UInt64(utf8[index]) &<< UInt64(8 * index) }
+        return print
+    }
+
+    private func index(of key: String, print: UInt64) -> Int? {
         if names.count <= Self.linearLimit {
-            for position in names.indices where names[position] == key { return position }
+            for position in prints.indices where prints[position] == print && names[position] == key { return position }
             return nil
         }
         return indices[key]
