@@ -72,14 +72,26 @@ extension L2Cache {
     /// One pipeline on `connection` through the breaker, retrying EVALSHA that hit
     /// NOSCRIPT as EVAL.
     func guardedSync(_ commands: [[RedisArgument]], on connection: RedisConnection) -> _Replies {
-        guard permit() else { return .failure(.circuitOpen) }
-        do {
+        guardedSync {
             var replies = try connection.pipelineSync(commands)
             let retry = Self.noScriptIndices(commands, replies)
             if !retry.isEmpty {
                 let again = try connection.pipelineSync(retry.map { Self.evalFallback(commands[$0]) })
                 for (position, index) in retry.enumerated() { replies[index] = again[position] }
             }
+            return replies
+        }
+    }
+
+    /// Formatted commands (no scripts among them) on `connection` through the breaker.
+    func guardedSync(_ commands: RedisCommandBuffer, on connection: RedisConnection) -> _Replies {
+        guardedSync { try connection.pipelineSync(commands) }
+    }
+
+    private func guardedSync(_ call: () throws -> [RESPValue]) -> _Replies {
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
+            let replies = try call()
             record(success: true)
             return .success(replies)
         } catch {
