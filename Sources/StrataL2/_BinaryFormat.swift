@@ -229,9 +229,6 @@ enum _Binary {
 /// structs repeat their keys in order), then a short list, then a dictionary.
 struct _KeyTable {
     private var names: [String] = []
-    /// Per name: its UTF-8 length and first 7 bytes, compared before the strings (a new
-    /// key is compared with every earlier one, and most differ right there).
-    private var prints: [UInt64] = []
     private var indices: [String: Int] = [:]
     private var next = 0
     private static let linearLimit = 12
@@ -239,7 +236,6 @@ struct _KeyTable {
     /// Forgets every key (for the next payload), keeping the storage.
     mutating func removeAll() {
         names.removeAll(keepingCapacity: true)
-        prints.removeAll(keepingCapacity: true)
         if !indices.isEmpty { indices.removeAll(keepingCapacity: true) }
         next = 0
     }
@@ -250,40 +246,31 @@ struct _KeyTable {
             next += 1
             return
         }
-        var utf8Key = key
-        utf8Key.withUTF8 { utf8 in
-            let print = Self.fingerprint(utf8)
-            if let index = index(of: key, print: print) {
-                _Binary.varint(UInt64(index) &* 2 &+ 1, &out)
-                next = index + 1
-                return
-            }
-            let index = names.count
-            names.append(key)
-            prints.append(print)
-            if index >= Self.linearLimit {
-                if index == Self.linearLimit {
-                    for (position, name) in names.enumerated() { indices[name] = position }
-                } else {
-                    indices[key] = index
-                }
-            }
+        if let index = index(of: key) {
+            _Binary.varint(UInt64(index) &* 2 &+ 1, &out)
             next = index + 1
+            return
+        }
+        let index = names.count
+        names.append(key)
+        if index >= Self.linearLimit {
+            if index == Self.linearLimit {
+                for (position, name) in names.enumerated() { indices[name] = position }
+            } else {
+                indices[key] = index
+            }
+        }
+        next = index + 1
+        var key = key
+        key.withUTF8 { utf8 in
             _Binary.varint(UInt64(utf8.count) &* 2, &out)
             out.append(contentsOf: utf8)
         }
     }
 
-    @inline(__always)
-    private static func fingerprint(_ utf8: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var print = UInt64(truncatingIfNeeded: min(utf8.count, 255)) &<< 56
-        for index in 0..<min(utf8.count, 7) { print |= UInt64(utf8[index]) &<< UInt64(8 * index) }
-        return print
-    }
-
-    private func index(of key: String, print: UInt64) -> Int? {
+    private func index(of key: String) -> Int? {
         if names.count <= Self.linearLimit {
-            for position in prints.indices where prints[position] == print && names[position] == key { return position }
+            for position in names.indices where names[position] == key { return position }
             return nil
         }
         return indices[key]
@@ -333,8 +320,10 @@ enum _FastKind {
     /// Types that are not plain nominal metadata (arrays) or rarer: kept out of line.
     static func other<T>(_ type: T.Type) -> _FastKind {
         let id = ObjectIdentifier(type)
-        let table = _FastKindTable.shared
-        return table.kinds[id] ?? .none
+        // A scan of 18 identifiers costs less than hashing one (most types asked about are
+        // the caller's own, found in none of them).
+        for (known, kind) in _FastKindTable.shared.kinds where known == id { return kind }
+        return .none
     }
 
     var isArray: Bool {
@@ -348,18 +337,18 @@ enum _FastKind {
 /// Metatype → kind for the less common fast-path types, built once.
 final class _FastKindTable: Sendable {
     static let shared = _FastKindTable()
-    let kinds: [ObjectIdentifier: _FastKind]
+    let kinds: [(ObjectIdentifier, _FastKind)]
 
     private init() {
         kinds = [
-            ObjectIdentifier([UInt8].self): .bytes, ObjectIdentifier(Data.self): .data,
-            ObjectIdentifier(Int32.self): .int32, ObjectIdentifier(UInt64.self): .uint64, ObjectIdentifier(UInt.self): .uint,
-            ObjectIdentifier(UInt32.self): .uint32, ObjectIdentifier(Int16.self): .int16, ObjectIdentifier(UInt16.self): .uint16,
-            ObjectIdentifier(Int8.self): .int8, ObjectIdentifier(UInt8.self): .uint8, ObjectIdentifier(Float.self): .float,
-            ObjectIdentifier(URL.self): .url,
-            ObjectIdentifier([String].self): .stringArray, ObjectIdentifier([Int].self): .intArray,
-            ObjectIdentifier([Int64].self): .int64Array, ObjectIdentifier([Double].self): .doubleArray,
-            ObjectIdentifier([Bool].self): .boolArray, ObjectIdentifier([UUID].self): .uuidArray,
+            (ObjectIdentifier([UInt8].self), .bytes), (ObjectIdentifier(Data.self), .data),
+            (ObjectIdentifier(Int32.self), .int32), (ObjectIdentifier(UInt64.self), .uint64), (ObjectIdentifier(UInt.self), .uint),
+            (ObjectIdentifier(UInt32.self), .uint32), (ObjectIdentifier(Int16.self), .int16), (ObjectIdentifier(UInt16.self), .uint16),
+            (ObjectIdentifier(Int8.self), .int8), (ObjectIdentifier(UInt8.self), .uint8), (ObjectIdentifier(Float.self), .float),
+            (ObjectIdentifier(URL.self), .url),
+            (ObjectIdentifier([String].self), .stringArray), (ObjectIdentifier([Int].self), .intArray),
+            (ObjectIdentifier([Int64].self), .int64Array), (ObjectIdentifier([Double].self), .doubleArray),
+            (ObjectIdentifier([Bool].self), .boolArray), (ObjectIdentifier([UUID].self), .uuidArray),
         ]
     }
 }

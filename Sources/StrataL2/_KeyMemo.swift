@@ -155,6 +155,17 @@ final class _KeyMemo: Sendable {
 
     /// The plans of `keys` (one lock for those already known, one for the new ones).
     func plans(_ keys: [String], layout: L2KeyLayout) throws(L2Error) -> [_KeyPlan] {
+        // Usually all are known: one array, one pass.
+        let known: [_KeyPlan]? = state.withLock { state in
+            var known: [_KeyPlan] = []
+            known.reserveCapacity(keys.count)
+            for key in keys {
+                guard let plan = state.plans[key] else { return nil }
+                known.append(plan)
+            }
+            return known
+        }
+        if let known { return known }
         var plans: [_KeyPlan?] = state.withLock { state in keys.map { state.plans[$0] } }
         var built: [(Int, _KeyPlan)] = []
         for (index, plan) in plans.enumerated() where plan == nil {
