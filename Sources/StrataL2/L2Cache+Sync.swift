@@ -72,34 +72,38 @@ extension L2Cache {
     /// One pipeline on `connection` through the breaker, retrying EVALSHA that hit
     /// NOSCRIPT as EVAL.
     func guardedSync(_ commands: [[RedisArgument]], on connection: RedisConnection) -> _Replies {
-        guardedSync {
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
             var replies = try connection.pipelineSync(commands)
             let retry = Self.noScriptIndices(commands, replies)
             if !retry.isEmpty {
                 let again = try connection.pipelineSync(retry.map { Self.evalFallback(commands[$0]) })
                 for (position, index) in retry.enumerated() { replies[index] = again[position] }
             }
-            return replies
+            record(success: true)
+            return .success(replies)
+        } catch {
+            return failedSync(error)
         }
     }
 
     /// Formatted commands (no scripts among them) on `connection` through the breaker.
     func guardedSync(_ commands: RedisCommandBuffer, on connection: RedisConnection) -> _Replies {
-        guardedSync { try connection.pipelineSync(commands) }
-    }
-
-    private func guardedSync(_ call: () throws -> [RESPValue]) -> _Replies {
         guard permit() else { return .failure(.circuitOpen) }
         do {
-            let replies = try call()
+            let replies = try connection.pipelineSync(commands)
             record(success: true)
             return .success(replies)
         } catch {
-            record(success: false)
-            counters.count(.redisFailure)
-            logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
-            return .failure(.redisFailure("\(error)"))
+            return failedSync(error)
         }
+    }
+
+    private func failedSync(_ error: any Error) -> _Replies {
+        record(success: false)
+        counters.count(.redisFailure)
+        logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
+        return .failure(.redisFailure("\(error)"))
     }
 
     func deleteRejectedSync(_ entries: [(_KeyPlan, [UInt8])], on connection: RedisConnection) {

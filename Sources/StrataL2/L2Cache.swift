@@ -761,30 +761,39 @@ public final class L2Cache: Sendable {
 
     /// Runs `commands` as one pipeline through the breaker.
     func guarded(_ commands: [[RedisArgument]]) async -> _Replies {
-        await guarded { try await self.execute(commands) }
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
+            let replies = try await execute(commands)
+            record(success: true)
+            return .success(replies)
+        } catch {
+            return failed(error)
+        }
     }
 
     /// Runs formatted commands (no scripts among them) as one pipeline through the breaker.
     func guarded(_ commands: RedisCommandBuffer) async -> _Replies {
-        await guarded { try await self.pool.pipeline(commands) }
-    }
-
-    private func guarded(_ call: () async throws -> [RESPValue]) async -> _Replies {
         guard permit() else { return .failure(.circuitOpen) }
         do {
-            let replies = try await call()
+            let replies = try await pool.pipeline(commands)
             record(success: true)
             return .success(replies)
-        } catch is CancellationError {
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// Records a failed pipeline (a cancelled one is no failure of Redis).
+    private func failed(_ error: any Error) -> _Replies {
+        if error is CancellationError {
             record(success: true)
             return .failure(.redisFailure("cancelled"))
-        } catch {
-            record(success: false)
-            counters.count(.redisFailure)
-            if let error = error as? RedisError, error.code == .poolTimeout { counters.count(.poolTimeout) }
-            logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
-            return .failure(.redisFailure("\(error)"))
         }
+        record(success: false)
+        counters.count(.redisFailure)
+        if let error = error as? RedisError, error.code == .poolTimeout { counters.count(.poolTimeout) }
+        logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
+        return .failure(.redisFailure("\(error)"))
     }
 
     enum _Replies {
