@@ -83,11 +83,27 @@ extension L2Cache {
             record(success: true)
             return .success(replies)
         } catch {
-            record(success: false)
-            counters.count(.redisFailure)
-            logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
-            return .failure(.redisFailure("\(error)"))
+            return failedSync(error)
         }
+    }
+
+    /// Formatted commands (no scripts among them) on `connection` through the breaker.
+    func guardedSync(_ commands: RedisCommandBuffer, on connection: RedisConnection) -> _Replies {
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
+            let replies = try connection.pipelineSync(commands)
+            record(success: true)
+            return .success(replies)
+        } catch {
+            return failedSync(error)
+        }
+    }
+
+    private func failedSync(_ error: any Error) -> _Replies {
+        record(success: false)
+        counters.count(.redisFailure)
+        logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
+        return .failure(.redisFailure("\(error)"))
     }
 
     func deleteRejectedSync(_ entries: [(_KeyPlan, [UInt8])], on connection: RedisConnection) {

@@ -275,11 +275,13 @@ public final class L2Cache: Sendable {
         let envelope = _Envelope.encode(
             payload: payload, codec: codec.id, generations: generations, writtenAtMilliseconds: now,
             redisKey: plan.valueArgument.bytes, protector: protector, compressionThreshold: configuration.compressionThreshold)
-        guard envelope.count <= configuration.maximumValueSize else {
-            throw L2Error(code: .valueTooLarge, message: "the value of '\(plan.key)' takes \(envelope.count) bytes after compression, "
-                + "more than maximumValueSize (\(configuration.maximumValueSize)); nothing was written")
-        }
+        guard envelope.count <= configuration.maximumValueSize else { throw valueTooLarge(plan, envelope.count) }
         return envelope
+    }
+
+    func valueTooLarge(_ plan: _KeyPlan, _ size: Int) -> L2Error {
+        L2Error(code: .valueTooLarge, message: "the value of '\(plan.key)' takes \(size) bytes after compression, "
+            + "more than maximumValueSize (\(configuration.maximumValueSize)); nothing was written")
     }
 
     /// Decides hit / miss for one value reply against the current generations.
@@ -299,16 +301,28 @@ public final class L2Cache: Sendable {
     /// As above; the generations read are appended to `seen` for the caller to record.
     func interpret<T: Decodable & Sendable>(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan, rejected: inout Bool,
                                             seen: inout [(_KeyPlan, [Int64])]) -> L2Lookup<T> {
-        let generations = current.map { $0 ?? -1 }
+        var complete = true
+        let generations = current.map { generation -> Int64 in
+            if let generation { return generation }
+            complete = false
+            return -1
+        }
+        return interpret(reply, generations: generations, complete: complete, plan: plan, rejected: &rejected, seen: &seen)
+    }
+
+    /// As above, with the current generations as read (-1 where unreadable) and whether all
+    /// were readable (`complete`); a batch passes a reader to reuse for its payloads.
+    func interpret<T: Decodable & Sendable>(_ reply: RESPValue, generations: [Int64], complete: Bool, plan: _KeyPlan, rejected: inout Bool,
+                                            seen: inout [(_KeyPlan, [Int64])], reader: _ReaderReuse? = nil) -> L2Lookup<T> {
         func miss() -> L2Lookup<T> {
             counters.count(.miss)
             return .miss(L2Miss(key: plan.key, generations: generations, lease: nil, leaseHeldElsewhere: false))
         }
-        switch verify(reply, current: current, plan: plan) {
+        switch verify(reply, generations: generations, complete: complete, plan: plan) {
         case .payload(let payload, let range, let codecID, let writtenAt):
             let value: T
             do {
-                value = try decodeValue(T.self, payload: payload, range: range, codec: codecID)
+                value = try decodeValue(T.self, payload: payload, range: range, codec: codecID, reader: reader)
             } catch {
                 return reject(.undecodable)
             }
@@ -345,7 +359,8 @@ public final class L2Cache: Sendable {
         case rejected(_Envelope.Rejection)
     }
 
-    func verify(_ reply: RESPValue, current: [Int64?], plan: _KeyPlan) -> _Verified {
+    /// `generations` are the current ones (-1 where unreadable); `complete`: all were readable.
+    func verify(_ reply: RESPValue, generations current: [Int64], complete: Bool, plan: _KeyPlan) -> _Verified {
         let bytes: [UInt8]
         switch reply {
         case .null: return .absent
@@ -357,6 +372,8 @@ public final class L2Cache: Sendable {
             guard bytes.count <= configuration.maximumValueSize else { throw .truncated }
             let header = try _Envelope.parseHeader(bytes)
             if header.generationCount == current.count {
+                // An unreadable generation never matches.
+                guard complete else { return .stale }
                 for index in 0..<current.count where current[index] != header.generation(index, in: bytes) {
                     return .stale
                 }
@@ -373,9 +390,11 @@ public final class L2Cache: Sendable {
     }
 
     /// Decodes a verified payload with the codec it was stamped with.
-    func decodeValue<T: Decodable>(_ type: T.Type, payload: [UInt8], range: Range<Int>, codec id: UInt8) throws -> T {
+    func decodeValue<T: Decodable>(_ type: T.Type, payload: [UInt8], range: Range<Int>, codec id: UInt8, reader: _ReaderReuse? = nil) throws -> T {
         if id == 3 && (codecIsBinary || codec.id != 3) {
-            return try L2BinaryCodec().decode(T.self, from: payload, range: range)   // in place, no copy
+            // In place, no copy.
+            if let reader { return try reader.decode(T.self, from: payload, range: range) }
+            return try L2BinaryCodec().decode(T.self, from: payload, range: range)
         }
         guard let decoder = Self.decoder(for: id, configured: codec) else { throw _Envelope.Rejection.codecMismatch }
         return try decoder.decode(T.self, from: range == payload.indices ? payload : Array(payload[range]))
@@ -446,7 +465,8 @@ public final class L2Cache: Sendable {
     /// in the second reply.
     struct _ReadBatch {
         let plans: [_KeyPlan]
-        let commands: [[RedisArgument]]
+        /// `MGET` of the values, `MGET` of the union of their generation keys.
+        let commands: RedisCommandBuffer
         /// Each plan's generations' positions in the second reply, plan after plan
         /// (`plans[i].generationKeys.count` entries each).
         let generationPositions: [Int]
@@ -454,14 +474,16 @@ public final class L2Cache: Sendable {
 
     func readBatch(_ keys: [String]) throws(L2Error) -> _ReadBatch {
         let plans = try memo.plans(keys, layout: layout)
-        var values: [RedisArgument] = [Self.mget]
-        values.reserveCapacity(keys.count + 1)
+        var commands = RedisCommandBuffer(capacity: keys.count * 48 + 256)
+        commands.beginCommand(argumentCount: keys.count + 1)
+        commands.appendArgument(Self.mget.bytes)
         var union = _GenerationUnion()
         for plan in plans {
-            values.append(plan.valueArgument)
+            commands.appendArgument(plan.valueArgument.bytes)
             union.add(plan)
         }
-        return _ReadBatch(plans: plans, commands: [values, union.mget], generationPositions: union.positions)
+        commands.append(union.mget)
+        return _ReadBatch(plans: plans, commands: commands, generationPositions: union.positions)
     }
 
     /// The lookups of a batch from its replies; rejected values are appended to `rejected`.
@@ -471,18 +493,30 @@ public final class L2Cache: Sendable {
             counters.count(.redisFailure)
             return batch.plans.map { _ in .skipped(.redisFailure("unexpected MGET reply")) }
         }
-        let allGenerations = generationReplies.map(Self.parseGeneration)
+        // Unreadable generations are Int64.min here (never a parsed value: at most 19 characters).
+        var allGenerations: [Int64] = []
+        allGenerations.reserveCapacity(generationReplies.count)
+        for reply in generationReplies { allGenerations.append(Self.parseGeneration(reply) ?? .min) }
         var results: [L2Lookup<T>] = []
         results.reserveCapacity(batch.plans.count)
         var seen: [(_KeyPlan, [Int64])] = []
         seen.reserveCapacity(batch.plans.count)
+        let reader = _ReaderReuse()
         var offset = 0
         for (index, plan) in batch.plans.enumerated() {
             let count = plan.generationArguments.count
-            let current = batch.generationPositions[offset..<offset + count].map { $0 < allGenerations.count ? allGenerations[$0] : nil }
+            var generations: [Int64] = []
+            generations.reserveCapacity(count)
+            var complete = true
+            for position in batch.generationPositions[offset..<offset + count] {
+                let generation = position < allGenerations.count ? allGenerations[position] : .min
+                if generation == .min { complete = false }
+                generations.append(generation == .min ? -1 : generation)
+            }
             offset += count
             var isRejected = false
-            let lookup: L2Lookup<T> = interpret(valueReplies[index], current: current, plan: plan, rejected: &isRejected, seen: &seen)
+            let lookup: L2Lookup<T> = interpret(valueReplies[index], generations: generations, complete: complete, plan: plan,
+                                                rejected: &isRejected, seen: &seen, reader: reader)
             if isRejected, let bytes = rejectedBytes(valueReplies[index]) { rejected.append((plan, bytes)) }
             results.append(lookup)
         }
@@ -496,10 +530,19 @@ public final class L2Cache: Sendable {
     /// the `SET`s. An entry whose stamped generations equal the ones read is stored; the
     /// others were written stale-stamped (a reader treats them as misses) and are written
     /// again with the generations read, up to 3 attempts in all.
+    ///
+    /// Payloads and generations are kept one after another in one array each (no array per
+    /// entry); the commands are formatted as they are built, each envelope in place.
     struct _WriteBatch {
         var plans: [_KeyPlan] = []
-        var payloads: [[UInt8]] = []
-        var generations: [[Int64]] = []
+        /// Entry `i`'s payload is `payloads[payloadStarts[i]..<payloadStarts[i + 1]]`.
+        var payloads: [UInt8] = []
+        var payloadStarts: [Int] = []
+        /// The generations to stamp: entry `i`'s are
+        /// `generations[generationStarts[i]..<generationStarts[i + 1]]`; after an attempt,
+        /// the ones read.
+        var generations: [Int64] = []
+        var generationStarts: [Int] = []
         var outcomes: [L2WriteOutcome?] = []
         var pending: [Int] = []
         var attempt = 0
@@ -509,19 +552,42 @@ public final class L2Cache: Sendable {
 
         var isDone: Bool { pending.isEmpty }
         var results: [L2WriteOutcome] { outcomes.map { $0 ?? .refusedGenerationChanged } }
+
+        func payload(_ index: Int) -> ArraySlice<UInt8> { payloads[payloadStarts[index]..<payloadStarts[index + 1]] }
+
+        func generations(_ index: Int) -> ArraySlice<Int64> { generations[generationStarts[index]..<generationStarts[index + 1]] }
     }
 
     func writeBatch<T: Encodable>(_ entries: [(key: String, value: T)]) throws(L2Error) -> _WriteBatch {
         var batch = _WriteBatch()
-        batch.plans.reserveCapacity(entries.count)
-        batch.payloads.reserveCapacity(entries.count)
-        batch.generations.reserveCapacity(entries.count)
         var keys: [String] = []
         keys.reserveCapacity(entries.count)
         for index in entries.indices { keys.append(entries[index].key) }
         batch.plans = try memo.plans(keys, layout: layout)
-        for index in entries.indices { batch.payloads.append(try encodePayload(entries[index].value, key: keys[index])) }
-        batch.generations = memo.knownGenerations(batch.plans)
+        batch.payloadStarts.reserveCapacity(entries.count + 1)
+        if codecIsBinary {
+            // One writer and one buffer for the whole batch.
+            let writer = _BinaryWriter()
+            batch.payloads.reserveCapacity(entries.count * 128)
+            for index in entries.indices {
+                batch.payloadStarts.append(batch.payloads.count)
+                do {
+                    try writer.append(entries[index].value, to: &batch.payloads)
+                } catch {
+                    throw L2Error(code: .encodingFailed, message: "cannot encode the value of '\(keys[index])' with codec \(codec.id): \(error)")
+                }
+            }
+        } else {
+            for index in entries.indices {
+                batch.payloadStarts.append(batch.payloads.count)
+                batch.payloads.append(contentsOf: try encodePayload(entries[index].value, key: keys[index]))
+            }
+        }
+        batch.payloadStarts.append(batch.payloads.count)
+        batch.generationStarts.reserveCapacity(entries.count + 1)
+        batch.generations.reserveCapacity(entries.count * 4)
+        memo.knownGenerations(batch.plans, into: &batch.generations, starts: &batch.generationStarts)
+        batch.generationStarts.append(batch.generations.count)
         batch.outcomes = Array(repeating: nil, count: entries.count)
         batch.pending = Array(batch.plans.indices)
         return batch
@@ -531,27 +597,61 @@ public final class L2Cache: Sendable {
     static let set = RedisArgument("SET")
     static let px = RedisArgument("PX")
 
-    func writeCommands(_ batch: inout _WriteBatch, ttl: Duration) throws(L2Error) -> [[RedisArgument]] {
-        var commands: [[RedisArgument]] = []
-        commands.reserveCapacity(batch.pending.count + 2)
+    func writeCommands(_ batch: inout _WriteBatch, ttl: Duration) throws(L2Error) -> RedisCommandBuffer {
+        var commands = RedisCommandBuffer(capacity: batch.payloads.count + batch.pending.count * 160 + 256)
         // Leases first: a loader's write-back that comes after this cannot overwrite the
         // newer value; one that comes before is overwritten by the SET.
-        var del: [RedisArgument] = [Self.del]
-        del.reserveCapacity(batch.pending.count + 1)
-        for index in batch.pending { del.append(batch.plans[index].leaseArgument) }
-        commands.append(del)
-        let milliseconds = RedisArgument(Self.milliseconds(ttl))
+        commands.beginCommand(argumentCount: batch.pending.count + 1)
+        commands.appendArgument(Self.del.bytes)
+        for index in batch.pending { commands.appendArgument(batch.plans[index].leaseArgument.bytes) }
+        let milliseconds = Self.milliseconds(ttl)
         let now = _Envelope.nowMilliseconds()
         var union = _GenerationUnion()
-        for index in batch.pending {
-            let plan = batch.plans[index]
-            let envelope = try makeEnvelope(batch.payloads[index], generations: batch.generations[index], plan: plan, now: now)
-            commands.append([Self.set, plan.valueArgument, RedisArgument(envelope), Self.px, milliseconds])
-            union.add(plan)
+        // Array.withUnsafe… rethrow untyped errors: the error comes out as a value.
+        let failure: L2Error? = batch.payloads.withUnsafeBytes { payloads in
+            batch.generations.withUnsafeBufferPointer { generations in
+                for index in batch.pending {
+                    let plan = batch.plans[index]
+                    commands.beginCommand(argumentCount: 5)
+                    commands.appendArgument(Self.set.bytes)
+                    commands.appendArgument(plan.valueArgument.bytes)
+                    do throws(L2Error) {
+                        try appendEnvelope(plan, payload: UnsafeRawBufferPointer(rebasing: payloads[batch.payloadStarts[index]..<batch.payloadStarts[index + 1]]),
+                                           generations: UnsafeBufferPointer(rebasing: generations[batch.generationStarts[index]..<batch.generationStarts[index + 1]]),
+                                           now: now, to: &commands)
+                    } catch {
+                        return error
+                    }
+                    commands.appendArgument(Self.px.bytes)
+                    commands.appendArgument(milliseconds)
+                    union.add(plan)
+                }
+                return nil
+            }
         }
+        if let failure { throw failure }
         batch.positions = union.positions
         commands.append(union.mget)
         return commands
+    }
+
+    /// Appends an entry's envelope as one argument: written in place when it is neither
+    /// compressed nor encrypted, else built by ``makeEnvelope``.
+    func appendEnvelope(_ plan: _KeyPlan, payload: UnsafeRawBufferPointer, generations: UnsafeBufferPointer<Int64>, now: Int64,
+                        to commands: inout RedisCommandBuffer) throws(L2Error) {
+        guard let length = _Envelope.inPlaceLength(payloadCount: payload.count, generationCount: generations.count, protector: protector,
+                                                   compressionThreshold: configuration.compressionThreshold) else {
+            commands.appendArgument(try makeEnvelope(Array(payload), generations: Array(generations), plan: plan, now: now))
+            return
+        }
+        guard length <= configuration.maximumValueSize else { throw valueTooLarge(plan, length) }
+        let codec = codec.id
+        let protector = protector
+        let redisKey = plan.valueArgument.bytes
+        commands.appendArgument(length: length) { out in
+            _Envelope.append(payload: payload, codec: codec, generations: generations, writtenAtMilliseconds: now,
+                             redisKey: redisKey, protector: protector, to: &out)
+        }
     }
 
     /// One entry's write attempt, as ``writeCommands(_:ttl:)`` builds it for a batch of one:
@@ -607,33 +707,44 @@ public final class L2Cache: Sendable {
             fail(&batch, .redisFailure("unexpected reply to a write pipeline: \(replies.last.map { "\($0)" } ?? "none")"))
             return
         }
-        let current = generationReplies.map { Self.parseGeneration($0) ?? -1 }
+        var current: [Int64] = []
+        current.reserveCapacity(generationReplies.count)
+        for reply in generationReplies { current.append(Self.parseGeneration(reply) ?? -1) }
         var next: [Int] = []
-        var seen: [(_KeyPlan, [Int64])] = []
-        seen.reserveCapacity(batch.pending.count)
-        defer { memo.remember(seen) }
+        var seen: [Int] = []
+        seen.reserveCapacity(count)
         var offset = 0
         for (position, index) in batch.pending.enumerated() {
-            let count = batch.plans[index].generationArguments.count
+            let start = batch.generationStarts[index]
+            let count = batch.generationStarts[index + 1] - start
             defer { offset += count }
             if case .error(let error) = replies[position + 1] {
                 counters.count(.redisFailure)
                 batch.outcomes[index] = .skipped(.redisFailure("\(error)"))
                 continue
             }
-            let fresh = batch.positions[offset..<offset + count].map { $0 < current.count ? current[$0] : -1 }
-            seen.append((batch.plans[index], fresh))
-            if fresh == batch.generations[index] {
+            // Compare the generations read with the stamped ones, keeping the ones read.
+            var unchanged = true
+            for slot in 0..<count {
+                let reply = batch.positions[offset + slot]
+                let fresh = reply < current.count ? current[reply] : -1
+                if fresh != batch.generations[start + slot] {
+                    unchanged = false
+                    batch.generations[start + slot] = fresh
+                }
+            }
+            seen.append(index)
+            if unchanged {
                 counters.count(.write)
                 batch.outcomes[index] = .stored
             } else if batch.attempt < 2 {
-                batch.generations[index] = fresh
                 next.append(index)
             } else {
                 counters.count(.writeRefused)
                 batch.outcomes[index] = .refusedGenerationChanged
             }
         }
+        memo.remember(batch.plans, at: seen, generations: batch.generations, starts: batch.generationStarts)
         batch.pending = next
         batch.attempt += 1
     }
@@ -655,16 +766,34 @@ public final class L2Cache: Sendable {
             let replies = try await execute(commands)
             record(success: true)
             return .success(replies)
-        } catch is CancellationError {
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// Runs formatted commands (no scripts among them) as one pipeline through the breaker.
+    func guarded(_ commands: RedisCommandBuffer) async -> _Replies {
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
+            let replies = try await pool.pipeline(commands)
+            record(success: true)
+            return .success(replies)
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// Records a failed pipeline (a cancelled one is no failure of Redis).
+    private func failed(_ error: any Error) -> _Replies {
+        if error is CancellationError {
             record(success: true)
             return .failure(.redisFailure("cancelled"))
-        } catch {
-            record(success: false)
-            counters.count(.redisFailure)
-            if let error = error as? RedisError, error.code == .poolTimeout { counters.count(.poolTimeout) }
-            logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
-            return .failure(.redisFailure("\(error)"))
         }
+        record(success: false)
+        counters.count(.redisFailure)
+        if let error = error as? RedisError, error.code == .poolTimeout { counters.count(.poolTimeout) }
+        logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
+        return .failure(.redisFailure("\(error)"))
     }
 
     enum _Replies {
@@ -741,9 +870,11 @@ struct _GenerationUnion {
     mutating func add(_ plan: _KeyPlan) {
         // By index, not by enumerating the arguments: a known key's argument (its bytes, on
         // the heap) is not touched at all.
-        let slotCount = plan.slots.count
+        let slots = plan.slots
+        let epoch = plan.epoch
+        let slotCount = slots.count
         for slotIndex in 0..<plan.generationArguments.count {
-            let identity = slotIndex < slotCount ? plan.epoch << 32 | plan.slots[slotIndex] : -1
+            let identity = slotIndex < slotCount ? epoch << 32 | slots[slotIndex] : -1
             if identity >= 0 {
                 if identities.count > Self.linearLimit && index.isEmpty {
                     for (position, known) in identities.enumerated() where known >= 0 && index[known] == nil {

@@ -18,8 +18,12 @@ enum _Failure: Error, @unchecked Sendable {
 /// Coding paths are kept as a tree of nodes (a parent index and a key) and only turned into
 /// `[CodingKey]` when asked for or when an error is thrown; containers hold one reference.
 final class _BinaryReader {
+    /// One entry of an indexed object: where its key's UTF-8 name is and where its value
+    /// starts. A container's first element is its lookup hint instead (`offset` is the
+    /// position after the last entry found).
     struct Entry {
-        var key: Int
+        var nameStart: Int
+        var nameCount: Int
         var offset: Int
     }
 
@@ -28,15 +32,15 @@ final class _BinaryReader {
         var key: (any CodingKey)?
     }
 
-    let bytes: [UInt8]
+    @exclusivity(unchecked) private(set) var bytes: [UInt8] = []
     /// The payload is `bytes[base..<limit]` (a payload inside an L2 envelope is read in
     /// place). Offsets are into `bytes`; messages give them relative to `base`.
-    let base: Int
-    let limit: Int
-    /// The key table, in order of definition.
-    @exclusivity(unchecked) private(set) var keys: [String] = []
-    /// The offset of each key's definition, ascending (to find a definition's index).
-    @exclusivity(unchecked) private(set) var keyStarts: [Int] = []
+    @exclusivity(unchecked) private(set) var base = 0
+    @exclusivity(unchecked) private(set) var limit = 0
+    /// The key table, in order of definition: where each key's UTF-8 name starts and its
+    /// byte count. Names are compared as bytes where they are; no `String` is made for a
+    /// key unless asked for (`allKeys`).
+    @exclusivity(unchecked) private(set) var keyTable: [Int] = []
     /// The entries of every keyed container indexed so far; a container owns a range, whose
     /// first element holds its lookup hint (the entry after the last one found).
     @exclusivity(unchecked) var entries: [Entry] = []
@@ -48,10 +52,22 @@ final class _BinaryReader {
     }
 
     init(_ bytes: [UInt8], range: Range<Int>) throws {
+        try load(bytes, range: range)
+    }
+
+    /// A reader for ``load(_:range:)``.
+    init() {}
+
+    /// Checks the payload `bytes[range]` and prepares to decode it, forgetting any payload
+    /// read before (the tables keep their storage, so one reader can serve many payloads).
+    func load(_ bytes: [UInt8], range: Range<Int>) throws {
         precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "payload range outside the bytes")
         self.bytes = bytes
         self.base = range.lowerBound
         self.limit = range.upperBound
+        keyTable.removeAll(keepingCapacity: true)
+        entries.removeAll(keepingCapacity: true)
+        pathNodes.removeAll(keepingCapacity: true)
         do throws(_Failure) {
             guard !range.isEmpty else { throw _Failure.corrupted("the payload is empty") }
             let end = try skip(at: base, depth: 0, register: true)
@@ -212,8 +228,8 @@ final class _BinaryReader {
     func skipKey(at offset: Int, register: Bool) throws(_Failure) -> Int {
         let (value, start) = try varint(at: offset)
         if value & 1 == 1 {
-            guard value >> 1 < UInt64(keys.count) else {
-                throw .corrupted("key reference #\(value >> 1) at byte \(offset - base), but only \(keys.count) keys are defined before it")
+            guard value >> 1 < UInt64(keyCount) else {
+                throw .corrupted("key reference #\(value >> 1) at byte \(offset - base), but only \(keyCount) keys are defined before it")
             }
             return start
         }
@@ -221,12 +237,17 @@ final class _BinaryReader {
         guard count <= UInt64(limit - start) else { throw truncated("a key", at: offset, needs: count) }
         let end = start + Int(count)
         if register {
-            guard let name = makeString(start, end) else { throw .corrupted("the key at byte \(offset - base) is not valid UTF-8") }
-            keys.append(name)
-            keyStarts.append(offset)
+            let valid = bytes.withUnsafeBufferPointer { _UTF8.isValid(UnsafeBufferPointer(rebasing: $0[start..<end])) }
+            guard valid else { throw .corrupted("the key at byte \(offset - base) is not valid UTF-8") }
+            keyTable.append(start)
+            keyTable.append(Int(count))
         }
         return end
     }
+
+    /// The number of keys defined so far.
+    @inline(__always)
+    var keyCount: Int { keyTable.count / 2 }
 
     /// The string of the UTF-8 bytes `start..<end`, or nil when they are not valid UTF-8.
     @inline(__always)
@@ -238,19 +259,14 @@ final class _BinaryReader {
         }
     }
 
-    /// The key-table index of the key at `offset` and the offset after it.
+    /// The name (start, byte count) of the key at `offset` and the offset after it.
     @inline(__always)
-    func readKey(at offset: Int) throws(_Failure) -> (Int, Int) {
+    func readKey(at offset: Int) throws(_Failure) -> (nameStart: Int, nameCount: Int, end: Int) {
         let (value, start) = try varint(at: offset)
-        if value & 1 == 1 { return (Int(value >> 1), start) }
-        var low = 0
-        var high = keyStarts.count
-        while low < high {
-            let middle = (low + high) / 2
-            if keyStarts[middle] < offset { low = middle + 1 } else { high = middle }
-        }
-        guard low < keyStarts.count, keyStarts[low] == offset else { throw .corrupted("no key is defined at byte \(offset - base)") }
-        return (low, start + Int(value >> 1))
+        if value & 1 == 0 { return (start, Int(value >> 1), start + Int(value >> 1)) }
+        let index = Int(value >> 1)
+        guard index < keyCount else { throw .corrupted("key reference #\(index) at byte \(offset - base) is not defined") }
+        return (keyTable[2 * index], keyTable[2 * index + 1], start)
     }
 
     /// Indexes the object at `offset`: appends a hint slot and one entry per key.
@@ -259,10 +275,11 @@ final class _BinaryReader {
         guard isObjectTag(tag) else { throw .mismatch([String: Any].self, offset: offset) }
         var (count, position) = try containerHeader(tag, at: offset, keyed: true)
         let start = entries.count + 1
-        entries.append(Entry(key: -1, offset: 0))
+        if entries.isEmpty { entries.reserveCapacity(count + 1) }
+        entries.append(Entry(nameStart: 0, nameCount: 0, offset: 0))
         while count > 0 {
-            let (key, valueOffset) = try readKey(at: position)
-            entries.append(Entry(key: key, offset: valueOffset))
+            let (nameStart, nameCount, valueOffset) = try readKey(at: position)
+            entries.append(Entry(nameStart: nameStart, nameCount: nameCount, offset: valueOffset))
             position = try skip(at: valueOffset, depth: 0, register: false)
             count -= 1
         }
@@ -272,22 +289,32 @@ final class _BinaryReader {
     /// The offset of the value for `name` in the indexed object, or nil.
     @inline(__always)
     func find(_ name: String, start: Int, count: Int) -> Int? {
-        let hint = entries[start - 1].offset
-        if hint < count {
-            let entry = entries[start + hint]
-            if keys[entry.key] == name {
-                entries[start - 1].offset = hint + 1
-                return entry.offset
+        var name = name
+        return name.withUTF8 { find($0, start: start, count: count) }
+    }
+
+    /// The offset of the value whose key's UTF-8 is `name`, or nil. Tries the entry after
+    /// the last one found first (fields are usually read in the order they were written).
+    func find(_ name: UnsafeBufferPointer<UInt8>, start: Int, count: Int) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer in
+            entries.withUnsafeMutableBufferPointer { entries in
+                @inline(__always)
+                func matches(_ entry: Entry) -> Bool {
+                    entry.nameCount == name.count
+                        && (name.count == 0 || memcmp(buffer.baseAddress! + entry.nameStart, name.baseAddress!, name.count) == 0)
+                }
+                let hint = entries[start - 1].offset
+                if hint < count, matches(entries[start + hint]) {
+                    entries[start - 1].offset = hint + 1
+                    return entries[start + hint].offset
+                }
+                for position in 0..<count where matches(entries[start + position]) {
+                    entries[start - 1].offset = position + 1
+                    return entries[start + position].offset
+                }
+                return nil
             }
         }
-        for position in 0..<count {
-            let entry = entries[start + position]
-            if keys[entry.key] == name {
-                entries[start - 1].offset = position + 1
-                return entry.offset
-            }
-        }
-        return nil
     }
 
     // MARK: Scalars (value, offset after it)
@@ -541,7 +568,9 @@ struct _KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
         keys.reserveCapacity(count)
         var position = start
         while position < start + count {
-            if let key = Key(stringValue: reader.keys[reader.entries[position].key]) { keys.append(key) }
+            let entry = reader.entries[position]
+            let name = String(decoding: reader.bytes[entry.nameStart..<(entry.nameStart + entry.nameCount)], as: UTF8.self)
+            if let key = Key(stringValue: name) { keys.append(key) }
             position += 1
         }
         return keys
@@ -856,5 +885,20 @@ struct _SingleValueDecoder: SingleValueDecodingContainer {
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try reader.decodeValue(type, at: offset, pathID: decoder.pathID)
+    }
+}
+
+/// One reader for the payloads of a batch, decoded one after another: its tables keep their
+/// storage. A reader still referenced after a decode (a type that kept its decoder) is
+/// left to that value and a new one is made.
+final class _ReaderReuse {
+    private var reader: _BinaryReader?
+
+    func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], range: Range<Int>) throws -> T {
+        var current = reader.take() ?? _BinaryReader()
+        if !isKnownUniquelyReferenced(&current) { current = _BinaryReader() }
+        defer { reader = current }
+        try current.load(bytes, range: range)
+        return try current.decodeValue(type, at: range.lowerBound, pathID: 0)
     }
 }

@@ -37,6 +37,12 @@ final class _BinaryWriter {
     }
 
     func encodeRoot<T: Encodable>(_ value: T) throws -> [UInt8] {
+        try writeRoot(value)
+        return out
+    }
+
+    /// Writes `value` as one payload after the bytes already in `out`.
+    private func writeRoot<T: Encodable>(_ value: T) throws {
         if !_Binary.writeFast(value, &out) {
             let slot = reserveSlot()
             try encodeIntoSlot(value, slot: slot, depth: 0, pathID: 0)
@@ -44,7 +50,34 @@ final class _BinaryWriter {
         if pendingSlot != 0 { fillPending() }
         closeAbove(-1)
         if needsTree { throw reorder() }
-        return out
+    }
+
+    /// Appends the payload of `value` to `buffer` (the same bytes as ``L2BinaryCodec``'s
+    /// `encode`), so one writer and one buffer serve a batch of values. On error `buffer`
+    /// is as it was.
+    func append<T: Encodable>(_ value: T, to buffer: inout [UInt8]) throws {
+        reset()
+        swap(&out, &buffer)
+        defer { swap(&out, &buffer) }
+        let start = out.count
+        do {
+            try writeRoot(value)
+        } catch {
+            out.removeSubrange(start...)
+            // A write order streaming cannot place (see above): build a tree instead.
+            guard needsTree else { throw error }
+            out.append(contentsOf: try _TreeState().encode(value))
+        }
+    }
+
+    /// Forgets the previous value (keeps the buffers' capacity).
+    private func reset() {
+        keys.removeAll()
+        stack.removeAll(keepingCapacity: true)
+        pathNodes.removeAll(keepingCapacity: true)
+        pendingSlot = 0
+        nextSlot = 1
+        needsTree = false
     }
 
     func path(_ id: Int) -> [any CodingKey] {

@@ -233,6 +233,13 @@ struct _KeyTable {
     private var next = 0
     private static let linearLimit = 12
 
+    /// Forgets every key (for the next payload), keeping the storage.
+    mutating func removeAll() {
+        names.removeAll(keepingCapacity: true)
+        if !indices.isEmpty { indices.removeAll(keepingCapacity: true) }
+        next = 0
+    }
+
     mutating func write(_ key: String, _ out: inout [UInt8]) {
         if next < names.count, names[next] == key {
             _Binary.varint(UInt64(next) &* 2 &+ 1, &out)
@@ -313,8 +320,10 @@ enum _FastKind {
     /// Types that are not plain nominal metadata (arrays) or rarer: kept out of line.
     static func other<T>(_ type: T.Type) -> _FastKind {
         let id = ObjectIdentifier(type)
-        let table = _FastKindTable.shared
-        return table.kinds[id] ?? .none
+        // A scan of 18 identifiers costs less than hashing one (most types asked about are
+        // the caller's own, found in none of them).
+        for (known, kind) in _FastKindTable.shared.kinds where known == id { return kind }
+        return .none
     }
 
     var isArray: Bool {
@@ -328,18 +337,18 @@ enum _FastKind {
 /// Metatype → kind for the less common fast-path types, built once.
 final class _FastKindTable: Sendable {
     static let shared = _FastKindTable()
-    let kinds: [ObjectIdentifier: _FastKind]
+    let kinds: [(ObjectIdentifier, _FastKind)]
 
     private init() {
         kinds = [
-            ObjectIdentifier([UInt8].self): .bytes, ObjectIdentifier(Data.self): .data,
-            ObjectIdentifier(Int32.self): .int32, ObjectIdentifier(UInt64.self): .uint64, ObjectIdentifier(UInt.self): .uint,
-            ObjectIdentifier(UInt32.self): .uint32, ObjectIdentifier(Int16.self): .int16, ObjectIdentifier(UInt16.self): .uint16,
-            ObjectIdentifier(Int8.self): .int8, ObjectIdentifier(UInt8.self): .uint8, ObjectIdentifier(Float.self): .float,
-            ObjectIdentifier(URL.self): .url,
-            ObjectIdentifier([String].self): .stringArray, ObjectIdentifier([Int].self): .intArray,
-            ObjectIdentifier([Int64].self): .int64Array, ObjectIdentifier([Double].self): .doubleArray,
-            ObjectIdentifier([Bool].self): .boolArray, ObjectIdentifier([UUID].self): .uuidArray,
+            (ObjectIdentifier([UInt8].self), .bytes), (ObjectIdentifier(Data.self), .data),
+            (ObjectIdentifier(Int32.self), .int32), (ObjectIdentifier(UInt64.self), .uint64), (ObjectIdentifier(UInt.self), .uint),
+            (ObjectIdentifier(UInt32.self), .uint32), (ObjectIdentifier(Int16.self), .int16), (ObjectIdentifier(UInt16.self), .uint16),
+            (ObjectIdentifier(Int8.self), .int8), (ObjectIdentifier(UInt8.self), .uint8), (ObjectIdentifier(Float.self), .float),
+            (ObjectIdentifier(URL.self), .url),
+            (ObjectIdentifier([String].self), .stringArray), (ObjectIdentifier([Int].self), .intArray),
+            (ObjectIdentifier([Int64].self), .int64Array), (ObjectIdentifier([Double].self), .doubleArray),
+            (ObjectIdentifier([Bool].self), .boolArray), (ObjectIdentifier([UUID].self), .uuidArray),
         ]
     }
 }

@@ -104,6 +104,55 @@ enum _Envelope {
         return out
     }
 
+    /// The size of the entry ``append(payload:codec:generations:writtenAtMilliseconds:redisKey:protector:to:)``
+    /// writes for a payload of `payloadCount` bytes, or nil when the entry is not written
+    /// in place (the payload is to be compressed, or encrypted): use ``encode``.
+    static func inPlaceLength(payloadCount: Int, generationCount: Int, protector: _Protector, compressionThreshold: Int) -> Int? {
+        guard payloadCount < compressionThreshold else { return nil }
+        switch protector.mode {
+        case .none: return headerLength(generations: generationCount) + payloadCount + 4
+        case .hmac: return headerLength(generations: generationCount) + payloadCount + macLength
+        case .aesGCM: return nil
+        }
+    }
+
+    /// Appends the entry of an uncompressed, unencrypted payload to `out` (what ``encode``
+    /// returns for it, byte for byte), computing the checksum or MAC over the bytes where
+    /// they are written. Only where ``inPlaceLength`` is not nil.
+    static func append(
+        payload: UnsafeRawBufferPointer, codec: UInt8, generations: UnsafeBufferPointer<Int64>, writtenAtMilliseconds: Int64,
+        redisKey: [UInt8], protector: _Protector, to out: inout [UInt8]
+    ) {
+        let start = out.count
+        var flags: UInt8 = 0
+        var keyID: UInt8 = 0
+        switch protector.mode {
+        case .none: break
+        case .hmac(let key): flags |= flagHMAC; keyID = key.id
+        case .aesGCM: preconditionFailure("encrypted entries are not written in place")
+        }
+        out.append(magic)
+        out.append(version)
+        out.append(flags)
+        out.append(codec)
+        out.append(keyID)
+        out.append(UInt8(generations.count))
+        for generation in generations { appendInt64(&out, generation) }
+        appendInt64(&out, writtenAtMilliseconds)
+        appendUInt32(&out, UInt32(payload.count))
+        out.append(contentsOf: payload)
+        switch protector.mode {
+        case .none:
+            let crc = out.withUnsafeBytes { checksum(redisKey: redisKey, UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            appendUInt32(&out, crc)
+        case .hmac(let key):
+            let mac = authenticationCode(redisKey: redisKey, out[start...], key: key.key)
+            out.append(contentsOf: mac.prefix(macLength))
+        case .aesGCM:
+            break
+        }
+    }
+
     // MARK: Decoding
 
     /// Parses the fixed header; checks magic, version and lengths only.
@@ -225,17 +274,21 @@ enum _Envelope {
     }
 
     static func checksum(redisKey: [UInt8], _ data: ArraySlice<UInt8>) -> UInt32 {
+        redisKey.withUnsafeBytes { key in data.withUnsafeBytes { checksum(redisKey: key, $0) } }
+    }
+
+    static func checksum(redisKey: [UInt8], _ data: UnsafeRawBufferPointer) -> UInt32 {
         redisKey.withUnsafeBytes { checksum(redisKey: $0, data) }
     }
 
     /// CRC32C of `len(redisKey) ‖ redisKey ‖ data` (`redisKey` as UTF-8 bytes).
-    static func checksum(redisKey: UnsafeRawBufferPointer, _ data: ArraySlice<UInt8>) -> UInt32 {
+    static func checksum(redisKey: UnsafeRawBufferPointer, _ data: UnsafeRawBufferPointer) -> UInt32 {
         let length = UInt32(redisKey.count)
         let lengthBytes: (UInt8, UInt8, UInt8, UInt8) = (UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16),
                                                          UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length))
         var crc: UInt32 = withUnsafeBytes(of: lengthBytes) { _CRC32C.update(~0, $0) }
         crc = _CRC32C.update(crc, redisKey)
-        crc = data.withUnsafeBytes { _CRC32C.update(crc, $0) }
+        crc = _CRC32C.update(crc, data)
         return ~crc
     }
 
@@ -258,12 +311,11 @@ enum _Envelope {
     }
 
     @inline(__always) static func appendInt64(_ out: inout [UInt8], _ value: Int64) {
-        let bits = UInt64(bitPattern: value)
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+        withUnsafeBytes(of: UInt64(bitPattern: value).bigEndian) { out.append(contentsOf: $0) }
     }
 
     @inline(__always) static func appendUInt32(_ out: inout [UInt8], _ value: UInt32) {
-        for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+        withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
     }
 
     @inline(__always) static func readInt64(_ bytes: [UInt8], at offset: Int) -> Int64 {

@@ -155,6 +155,17 @@ final class _KeyMemo: Sendable {
 
     /// The plans of `keys` (one lock for those already known, one for the new ones).
     func plans(_ keys: [String], layout: L2KeyLayout) throws(L2Error) -> [_KeyPlan] {
+        // Usually all are known: one array, one pass.
+        let known: [_KeyPlan]? = state.withLock { state in
+            var known: [_KeyPlan] = []
+            known.reserveCapacity(keys.count)
+            for key in keys {
+                guard let plan = state.plans[key] else { return nil }
+                known.append(plan)
+            }
+            return known
+        }
+        if let known { return known }
         var plans: [_KeyPlan?] = state.withLock { state in keys.map { state.plans[$0] } }
         var built: [(Int, _KeyPlan)] = []
         for (index, plan) in plans.enumerated() where plan == nil {
@@ -199,6 +210,32 @@ final class _KeyMemo: Sendable {
         }
     }
 
+    /// The known generations of several plans under one lock, one after another in
+    /// `generations`; `starts` gets where each plan's begin.
+    func knownGenerations(_ plans: [_KeyPlan], into generations: inout [Int64], starts: inout [Int]) {
+        state.withLock { state in
+            for plan in plans {
+                starts.append(generations.count)
+                if plan.epoch == state.epoch {
+                    for slot in plan.slots { generations.append(state.generations[slot]) }
+                } else {
+                    for key in plan.generationKeys { generations.append(state.slots[key].map { state.generations[$0] } ?? 0) }
+                }
+            }
+        }
+    }
+
+    /// Records the generations of the plans at `indices` under one lock: plan `i`'s are
+    /// `generations[starts[i]..<starts[i + 1]]`.
+    func remember(_ plans: [_KeyPlan], at indices: [Int], generations: [Int64], starts: [Int]) {
+        guard !indices.isEmpty else { return }
+        state.withLock { state in
+            for index in indices {
+                Self.remember(plans[index], generations[starts[index]..<starts[index + 1]], &state)
+            }
+        }
+    }
+
     /// Records generations read from Redis (negative = unparsable, ignored).
     func remember(_ plan: _KeyPlan, _ generations: [Int64]) {
         guard generations.count == plan.generationKeys.count else { return }
@@ -215,7 +252,7 @@ final class _KeyMemo: Sendable {
         }
     }
 
-    private static func remember(_ plan: _KeyPlan, _ generations: [Int64], _ state: inout State) {
+    private static func remember<C: Collection<Int64>>(_ plan: _KeyPlan, _ generations: C, _ state: inout State) {
         if plan.epoch == state.epoch {
             for (slot, generation) in zip(plan.slots, generations) where generation >= 0 { state.generations[slot] = generation }
             return

@@ -100,7 +100,7 @@ public final class RedisConnection: Sendable {
     @discardableResult
     public func send(_ command: [RedisArgument]) async throws -> RESPValue {
         if command.isEmpty { throw RedisError(code: .invalidArgument, message: "a Redis command needs at least its name") }
-        let reply = try await exchange([command])[0]
+        let reply = try await exchange(.arguments([command]))[0]
         if case .error(let error) = reply { throw error }
         return reply
     }
@@ -118,7 +118,13 @@ public final class RedisConnection: Sendable {
     /// may have been executed by the server).
     public func pipeline(_ commands: [[RedisArgument]]) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
-        return try await exchange(commands)
+        return try await exchange(.arguments(commands))
+    }
+
+    /// ``pipeline(_:)`` of commands formatted already (one reply per command).
+    public func pipeline(_ commands: RedisCommandBuffer) async throws -> [RESPValue] {
+        if commands.count == 0 { return [] }
+        return try await exchange(.formatted(commands))
     }
 
     /// Closes the connection. Commands queued before still run; later ones fail with
@@ -167,7 +173,12 @@ public final class RedisConnection: Sendable {
 
     /// Blocking variant of ``pipeline(_:)``; see ``sendSync(_:)``.
     public func pipelineSync(_ commands: [[RedisArgument]]) throws -> [RESPValue] {
-        try runSync { context throws(RedisError) in try context.pipeline(commands) }
+        try runSync { context throws(RedisError) in try context.pipeline(.arguments(commands)) }
+    }
+
+    /// Blocking variant of ``pipeline(_:)-(RedisCommandBuffer)``; see ``sendSync(_:)``.
+    public func pipelineSync(_ commands: RedisCommandBuffer) throws -> [RESPValue] {
+        try runSync { context throws(RedisError) in try context.pipeline(.formatted(commands)) }
     }
 
     // MARK: Internals
@@ -182,7 +193,7 @@ public final class RedisConnection: Sendable {
     /// Runs `commands` (one round trip) inline on the calling thread when the connection
     /// is free, finishing on the I/O thread when a reply is slow; through the I/O thread
     /// when the connection is busy.
-    private func exchange(_ commands: [[RedisArgument]]) async throws -> [RESPValue] {
+    private func exchange(_ commands: _Pipeline) async throws -> [RESPValue] {
         if isClosed { throw closedError() }
         let attempt = context.withLockIfAvailable { context -> InlineAttempt in
             if context.owed != nil { return .busy }

@@ -124,6 +124,11 @@ public final class RedisConnectionPool: Sendable {
         try await withConnection { try await $0.pipeline(commands) }
     }
 
+    /// ``RedisConnection/pipeline(_:)-(RedisCommandBuffer)`` on a leased connection.
+    public func pipeline(_ commands: RedisCommandBuffer) async throws -> [RESPValue] {
+        try await withConnection { try await $0.pipeline(commands) }
+    }
+
     /// Closes idle connections, fails waiting leases with `.poolClosed`; leased
     /// connections are closed when they come back. Later leases fail with `.poolClosed`.
     public func close() async {

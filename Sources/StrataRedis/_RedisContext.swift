@@ -199,17 +199,15 @@ final class _RedisContext: @unchecked Sendable {
     }
 
     /// Writes all commands in one go, then reads one reply per command.
-    func pipeline(_ commands: [[RedisArgument]]) throws(RedisError) -> [RESPValue] {
-        if commands.isEmpty { return [] }
-        for command in commands where command.isEmpty {
-            throw RedisError(code: .invalidArgument, message: "a pipeline contains an empty command")
-        }
+    func pipeline(_ commands: _Pipeline) throws(RedisError) -> [RESPValue] {
+        if commands.count == 0 { return [] }
+        try commands.validate()
         let context = try open()
-        for command in commands { format(command) }
+        format(commands)
         try writeBlocking(context)
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
-        for _ in commands {
+        for _ in 0..<commands.count {
             replies.append(try receiveReply(context))
         }
         return replies
@@ -259,19 +257,17 @@ final class _RedisContext: @unchecked Sendable {
     ///
     /// Writes use `send(MSG_NOSIGNAL | MSG_DONTWAIT)`, so a closed peer gives `EPIPE`, never
     /// `SIGPIPE`, on the calling thread.
-    func exchangeInline(_ commands: [[RedisArgument]]) -> InlineOutcome {
+    func exchangeInline(_ commands: _Pipeline) -> InlineOutcome {
         precondition(owed == nil, "an inline exchange while replies are owed")
         let context: UnsafeMutablePointer<redisContext>
         do throws(RedisError) {
-            if commands.isEmpty { return .done(.success([])) }
-            for command in commands where command.isEmpty {
-                throw RedisError(code: .invalidArgument, message: commands.count == 1 ? "a Redis command needs at least its name" : "a pipeline contains an empty command")
-            }
+            if commands.count == 0 { return .done(.success([])) }
+            try commands.validate()
             context = try open()
         } catch {
             return .done(.failure(error))
         }
-        for command in commands { format(command) }
+        format(commands)
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         let flushed: Bool
@@ -378,6 +374,19 @@ final class _RedisContext: @unchecked Sendable {
             output.deallocate()
             outputCapacity = 4096
             output = .allocate(capacity: outputCapacity)
+        }
+    }
+
+    /// Appends the commands of a pipeline as RESP.
+    private func format(_ commands: _Pipeline) {
+        switch commands {
+        case .arguments(let commands):
+            for command in commands { format(command) }
+        case .formatted(let buffer):
+            let count = buffer.bytes.count
+            reserveOutput(count)
+            buffer.bytes.withUnsafeBufferPointer { (output + outputCount).update(from: $0.baseAddress!, count: count) }
+            outputCount += count
         }
     }
 
@@ -597,6 +606,32 @@ final class _RedisContext: @unchecked Sendable {
     static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
         withUnsafeBytes(of: &context.pointee.errstr) { bytes in
             String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+}
+
+/// The commands of one round trip: arrays of arguments, or a buffer formatted already.
+enum _Pipeline: Sendable {
+    case arguments([[RedisArgument]])
+    case formatted(RedisCommandBuffer)
+
+    var count: Int {
+        switch self {
+        case .arguments(let commands): commands.count
+        case .formatted(let buffer): buffer.count
+        }
+    }
+
+    func validate() throws(RedisError) {
+        switch self {
+        case .arguments(let commands):
+            for command in commands where command.isEmpty {
+                throw RedisError(code: .invalidArgument, message: commands.count == 1 ? "a Redis command needs at least its name" : "a pipeline contains an empty command")
+            }
+        case .formatted(let buffer):
+            guard buffer.isComplete else {
+                throw RedisError(code: .invalidArgument, message: "the last command of the buffer is missing arguments")
+            }
         }
     }
 }
