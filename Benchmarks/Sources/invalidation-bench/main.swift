@@ -82,6 +82,21 @@ struct InvalidationBench {
             }
         }
         try await Task.sleep(for: .seconds(1))
+        // A new consumer starts at the slowest existing consumer or the oldest outbox row, so
+        // the worker may first replay older rows (e.g. an earlier run's keys): wait until it
+        // has caught up with the sequence's head, then forget what arrived so far.
+        let caughtUp = clock.now + .seconds(120)
+        while clock.now < caughtUp {
+            let rows = try await pg.query(
+                """
+                select coalesce((select last_seq from strata.consumer_offsets where consumer = $1), -1)
+                       >= coalesce(pg_sequence_last_value('strata.change_log_seq'), 0)
+                """, consumer)
+            if try rows.first?.decode(Bool.self, at: 0) == true { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        arrivals.withLock { $0.removeAll() }
         let total = options.rate * options.seconds
         var commits: [(String, ContinuousClock.Instant)] = []
         commits.reserveCapacity(total)
