@@ -10,10 +10,12 @@
 # sides move the same bytes. A library get is GET value + MGET of the key's 3 prefix
 # generations in one round trip; a set is DEL lease + SET + MGET generations; getMany(16)
 # is MGET of 16 values + MGET of the generations; setMany(16) is one DEL, 16 SETs, one MGET.
-# Two values: a [UInt8] blob (what redis-benchmark's -d is) and a 6-field struct (adds
-# Codable). "sync" runs the blocking calls on one caller-owned connection (no thread hop);
-# "async" the async API through a pool of one connection (I/O on the calling task's thread
-# while the connection is free, its I/O thread only for slow replies: docs/clients.md).
+# Three values: a [UInt8] blob (what redis-benchmark's -d is), a 6-field struct through
+# Codable, and the same struct through the binary codec's fast path (L2BinaryCodable: same
+# bytes, fields written and read without Codable). "sync" runs the blocking calls on one
+# caller-owned connection (no thread hop); "async" the async API through a pool of one
+# connection (I/O on the calling task's thread while the connection is free, its I/O thread
+# only for slow replies: docs/clients.md).
 #
 # Prints a markdown table (also $STRATA_HOME/bench-l2.md): medians of each side, and the
 # median and range of the per-round ratios library / redis-benchmark.
@@ -77,6 +79,8 @@ trap cleanup EXIT
 read -r _ payload size < <("$bin" sizes --url "$STRATA_REDIS_URL" --value bytes | grep '^SIZES')
 read -r _ struct_payload struct_size < <("$bin" sizes --url "$STRATA_REDIS_URL" --value struct | grep '^SIZES')
 [ "$size" = "$struct_size" ] || log "note: blob and struct entries differ in size ($size vs $struct_size bytes)"
+read -r _ fast_payload fast_size < <("$bin" sizes --url "$STRATA_REDIS_URL" --value fast | grep '^SIZES')
+[ "$struct_payload $struct_size" = "$fast_payload $fast_size" ] || die "the fast-path struct's entry differs from the Codable struct's ($fast_size vs $struct_size bytes)"
 log "entry: $payload-byte payload, $size bytes stored; Redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/') on port $STRATA_REDIS_PORT"
 
 mkdir -p "$STRATA_HOME"
@@ -92,7 +96,7 @@ reference() { # round label pipeline requests
 library() { # round requests mode...
     local round="$1" n="$2"; shift 2
     for mode in "$@"; do
-        for value in bytes struct; do
+        for value in bytes struct fast; do
             "${pin[@]}" "$bin" "$mode" --url "$STRATA_REDIS_URL" --requests "$n" --value "$value" \
                 | sed -nE "s/^RESULT ([a-z-]+) ([0-9.]+) ([0-9.]+)$/$round \1 \2 \3/p" >>"$results"
         done
@@ -150,15 +154,16 @@ print(f"Command: `scripts/bench-l2.sh` (ROUNDS={rounds} REQUESTS={requests} BATC
       f"one connection on each side; entries of {size} bytes ({payload}-byte payload); ops/s are medians of {rounds} interleaved rounds, "
       "ratios are the median (and range) of the per-round ratios library / redis-benchmark.")
 print()
-print("| operation (one connection) | redis-benchmark | ops/s | library, blob | ratio (range) | library, struct | ratio (range) | CPU µs/op blob / struct |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+print("| operation (one connection) | redis-benchmark | ops/s | library, blob | ratio (range) | library, struct (Codable) | ratio (range) "
+      "| library, struct (fast path) | ratio (range) | CPU µs/op blob / struct / fast |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for label, mode, ref, refname in rows:
     cells = [label, refname, f"{med(list(ops[ref].values())):,.0f}"]
-    for value in ("bytes", "struct"):
+    for value in ("bytes", "struct", "fast"):
         name = f"{mode}-{value}"
         ratios = [ops[name][r] / ops[ref][r] for r in ops[name] if r in ops[ref] and ops[ref][r] > 0]
         cells.append(f"{med(list(ops[name].values())):,.0f}")
         cells.append(f"{med(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else "n/a")
-    cells.append(f"{med(cpu[mode + '-bytes']):.1f} / {med(cpu[mode + '-struct']):.1f}")
+    cells.append(f"{med(cpu[mode + '-bytes']):.1f} / {med(cpu[mode + '-struct']):.1f} / {med(cpu[mode + '-fast']):.1f}")
     print("| " + " | ".join(cells) + " |")
 PY

@@ -39,6 +39,6 @@ public struct L2BinaryCodec: L2Codec {
     /// Decodes the payload `bytes[range]` in place (L2 reads it inside the envelope).
     func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], range: Range<Int>) throws -> T {
         let reader = try _BinaryReader(bytes, range: range)
-        return try reader.decodeValue(type, at: range.lowerBound, pathID: 0)
+        return try reader.decodeRoot(type, at: range.lowerBound)
     }
 }

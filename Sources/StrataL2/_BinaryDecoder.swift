@@ -470,6 +470,15 @@ final class _BinaryReader {
         return try T(from: _BinaryDecoder(reader: self, offset: offset, pathID: child(of: parent, key)))
     }
 
+    /// Decodes the payload's value, through ``L2BinaryCodable`` when `T` has it.
+    @inline(__always)
+    func decodeRoot<T: Decodable>(_ type: T.Type, at offset: Int) throws -> T {
+        if _FastKind(type) == .none, let fast = T.self as? any L2BinaryCodable.Type {
+            return try fast._readRoot(type, self, at: offset)
+        }
+        return try decodeValue(type, at: offset, pathID: 0)
+    }
+
     /// Decodes a `T` at `offset` whose coding path is `pathID` (the root, a single value).
     @inline(__always)
     func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int, pathID: Int) throws -> T {
@@ -899,6 +908,6 @@ final class _ReaderReuse {
         if !isKnownUniquelyReferenced(&current) { current = _BinaryReader() }
         defer { reader = current }
         try current.load(bytes, range: range)
-        return try current.decodeValue(type, at: range.lowerBound, pathID: 0)
+        return try current.decodeRoot(type, at: range.lowerBound)
     }
 }

@@ -44,8 +44,13 @@ final class _BinaryWriter {
     /// Writes `value` as one payload after the bytes already in `out`.
     private func writeRoot<T: Encodable>(_ value: T) throws {
         if !_Binary.writeFast(value, &out) {
-            let slot = reserveSlot()
-            try encodeIntoSlot(value, slot: slot, depth: 0, pathID: 0)
+            if let fast = T.self as? any L2BinaryCodable.Type {
+                // The type writes its own fields (the same bytes as through Codable).
+                try fast._writeRoot(value, self)
+            } else {
+                let slot = reserveSlot()
+                try encodeIntoSlot(value, slot: slot, depth: 0, pathID: 0)
+            }
         }
         if pendingSlot != 0 { fillPending() }
         closeAbove(-1)

@@ -6,6 +6,26 @@ import StrataL2
 func runCodec(rounds: Int) throws {
     try compare("authorization decision", AuthorizationDecision.sample, iterations: 20_000, rounds: rounds)
     try compare("catalog (20 items)", Catalog.sample, iterations: 1_000, rounds: rounds)
+    try compareFastPath(rounds: rounds)
+}
+
+/// The benchmark's 6-field struct through the binary codec: Codable vs the fast path
+/// (L2BinaryCodable, the same bytes).
+private func compareFastPath(rounds: Int) throws {
+    let codec = L2BinaryCodec()
+    let value = try RedisBench.value(), fast = FastBenchValue(try RedisBench.value())
+    guard try codec.encode(value) == codec.encode(fast) else { fatalError("the fast path's bytes differ from Codable's") }
+    guard try codec.decode(FastBenchValue.self, from: codec.encode(value)) == fast else { fatalError("the fast path does not round-trip") }
+    var codable: [(Double, Double)] = [], direct: [(Double, Double)] = []
+    for _ in 0..<rounds {
+        codable.append(try measure(codec, value, 50_000))
+        direct.append(try measure(codec, fast, 50_000))
+    }
+    func cell(_ samples: [(Double, Double)]) -> String {
+        let both = median(samples.map(\.0)), encode = median(samples.map(\.1))
+        return String(format: "encode %.2f, decode %.2f", encode, both - encode)
+    }
+    print("codec | bench struct (\(try codec.encode(value).count) B) | CPU µs: Codable \(cell(codable)) | fast path \(cell(direct))")
 }
 
 private func compare<T: Codable & Equatable>(_ label: String, _ value: T, iterations: Int, rounds: Int) throws {

@@ -9,7 +9,8 @@ struct RedisBench {
     var requests = 100_000
     var keyCount = 1_000
     var batch = 16
-    /// `struct`: BenchValue (6 fields); `bytes`: a `[UInt8]` blob (redis-benchmark's `-d`).
+    /// `struct`: BenchValue (6 fields, through Codable); `fast`: the same struct through the
+    /// codec's fast path (FastBenchValue, same bytes); `bytes`: a `[UInt8]` blob (redis-benchmark's `-d`).
     var valueKind = "struct"
     let ttl = Duration.seconds(3_600)
 
@@ -36,6 +37,7 @@ struct RedisBench {
     func sizes() async throws -> (payload: Int, envelope: Int) {
         switch valueKind {
         case "bytes": return try await sizes(Self.blob())
+        case "fast": return try await sizes(FastBenchValue(Self.value()))
         default: return try await sizes(Self.value())
         }
     }
@@ -60,7 +62,8 @@ struct RedisBench {
         switch valueKind {
         case "bytes": try await run(mode, value: Self.blob())
         case "struct": try await run(mode, value: try Self.value())
-        default: fatalError("unknown --value \(valueKind); use struct or bytes")
+        case "fast": try await run(mode, value: FastBenchValue(try Self.value()))
+        default: fatalError("unknown --value \(valueKind); use struct, fast or bytes")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import StrataL2
 
 /// An authorization decision as the authorization cache stores it (the small value).
 struct AuthorizationDecision: Codable, Sendable, Equatable {
@@ -71,4 +72,37 @@ struct BenchValue: Codable, Sendable, Equatable {
     static let sample = BenchValue(allowed: true, subject: "user:42", resource: "project:19",
                                    roles: ["member", "reviewer", "owner"], version: 7,
                                    note: String(repeating: "n", count: 38))
+}
+
+/// ``BenchValue`` with the binary codec's fast path (`--value fast`): the same fields and
+/// the same payload bytes, written and read by hand instead of through `Codable`.
+struct FastBenchValue: L2BinaryCodable, Sendable, Equatable {
+    var allowed: Bool
+    var subject: String
+    var resource: String
+    var roles: [String]
+    var version: Int
+    var note: String
+
+    init(_ value: BenchValue) {
+        (allowed, subject, resource, roles, version, note) = (value.allowed, value.subject, value.resource, value.roles, value.version, value.note)
+    }
+
+    func encode(to writer: inout L2BinaryWriter) throws {
+        writer.encode(allowed, forKey: "allowed")
+        writer.encode(subject, forKey: "subject")
+        writer.encode(resource, forKey: "resource")
+        writer.encode(roles, forKey: "roles")
+        writer.encode(version, forKey: "version")
+        writer.encode(note, forKey: "note")
+    }
+
+    init(from reader: L2BinaryReader) throws {
+        allowed = try reader.decode(Bool.self, forKey: "allowed")
+        subject = try reader.decode(String.self, forKey: "subject")
+        resource = try reader.decode(String.self, forKey: "resource")
+        roles = try reader.decode([String].self, forKey: "roles")
+        version = try reader.decode(Int.self, forKey: "version")
+        note = try reader.decode(String.self, forKey: "note")
+    }
 }

@@ -4,13 +4,14 @@ import Foundation
 // (driven by scripts/bench-l2.sh), and the codecs' cost.
 //
 //   l2-bench codec [--rounds 5]
-//   l2-bench sizes [--url redis://…] [--value struct|bytes]  payload and stored sizes
-//   l2-bench MODE [--url redis://…] [--requests 100000] [--batch 16] [--value struct|bytes]
+//   l2-bench sizes [--url redis://…] [--value struct|fast|bytes]  payload and stored sizes
+//   l2-bench MODE [--url redis://…] [--requests 100000] [--batch 16] [--value struct|fast|bytes]
 //     MODE: get-sync set-sync getmany-sync setmany-sync (blocking calls on one connection),
 //           get-async set-async getmany-async setmany-async (async calls, pool of one connection),
 //           raw-get-sync raw-getmget-sync (the client alone: GET; GET + MGET of the generations)
 //   prints: RESULT MODE-VALUE ops/s process-CPU-µs/op
-//   --value struct: a 6-field struct, 100-byte payload; bytes: a [UInt8] blob, 100-byte payload
+//   --value struct: a 6-field struct, 100-byte payload; fast: the same struct through the codec's
+//     fast path (L2BinaryCodable); bytes: a [UInt8] blob, 100-byte payload
 
 signal(SIGPIPE, SIG_IGN)
 var mode = "codec"
