@@ -77,15 +77,8 @@ enum _Envelope {
         }
         var out: [UInt8] = []
         out.reserveCapacity(headerLength(generations: generations.count) + body.count + nonceLength + tagLength)
-        out.append(magic)
-        out.append(version)
-        out.append(flags)
-        out.append(codec)
-        out.append(keyID)
-        out.append(UInt8(generations.count))
-        for generation in generations { appendInt64(&out, generation) }
-        appendInt64(&out, writtenAtMilliseconds)
-        appendUInt32(&out, UInt32(payload.count))
+        appendHeader(flags: flags, codec: codec, keyID: keyID, generations: generations,
+                     writtenAtMilliseconds: writtenAtMilliseconds, payloadCount: payload.count, to: &out)
         switch protector.mode {
         case .none:
             out.append(contentsOf: body)
@@ -102,6 +95,24 @@ enum _Envelope {
             out.append(contentsOf: sealed.combined!)
         }
         return out
+    }
+
+    /// The header: magic, version, flags, codec, key id, the prefix generations, the write
+    /// time and the payload's length.
+    @inline(__always)
+    private static func appendHeader<Generations: Collection<Int64>>(
+        flags: UInt8, codec: UInt8, keyID: UInt8, generations: Generations, writtenAtMilliseconds: Int64,
+        payloadCount: Int, to out: inout [UInt8]
+    ) {
+        out.append(magic)
+        out.append(version)
+        out.append(flags)
+        out.append(codec)
+        out.append(keyID)
+        out.append(UInt8(generations.count))
+        for generation in generations { appendInt64(&out, generation) }
+        appendInt64(&out, writtenAtMilliseconds)
+        appendUInt32(&out, UInt32(payloadCount))
     }
 
     /// The size of the entry ``append(payload:codec:generations:writtenAtMilliseconds:redisKey:protector:to:)``
@@ -131,15 +142,8 @@ enum _Envelope {
         case .hmac(let key): flags |= flagHMAC; keyID = key.id
         case .aesGCM: preconditionFailure("encrypted entries are not written in place")
         }
-        out.append(magic)
-        out.append(version)
-        out.append(flags)
-        out.append(codec)
-        out.append(keyID)
-        out.append(UInt8(generations.count))
-        for generation in generations { appendInt64(&out, generation) }
-        appendInt64(&out, writtenAtMilliseconds)
-        appendUInt32(&out, UInt32(payload.count))
+        appendHeader(flags: flags, codec: codec, keyID: keyID, generations: generations,
+                     writtenAtMilliseconds: writtenAtMilliseconds, payloadCount: payload.count, to: &out)
         out.append(contentsOf: payload)
         switch protector.mode {
         case .none:
