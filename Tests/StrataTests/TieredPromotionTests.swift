@@ -96,34 +96,17 @@ import Testing
     @Test func oneLoadPerKeyHoweverManyCallers() async throws {
         let cache = try TieredCache<String>(configuration: quietConfiguration("flight"),
                                             l2: try makeL2(namespace: uniqueNamespace("flight")))
-        let gate = Gate()
         let calls = CountingLoader("loaded")
-        let key = CacheKey("hot")
-        try await withThrowingTaskGroup(of: String.self) { group in
-            for _ in 0..<20 {
-                group.addTask {
-                    try await cache.get(key, policy: Self.policy) {
-                        await gate.wait()
-                        return calls.load()
-                    }
-                }
-            }
-            try await eventually("19 callers joined the first one's load") { cache.statistics.joinedFlights == 19 && gate.parkedCount == 1 }
-            gate.open()
-            for try await value in group { #expect(value == "loaded") }
-        }
+        try await Self.twentyCallersWhileTheFirstLoads(cache, CacheKey("hot"), policy: Self.policy, calls: calls,
+                                                       "19 callers joined the first one's load")
         #expect(calls.calls == 1)
     }
 
-    @Test func l2OnlyKindsLookUpL2BeforeJoiningAFlight() async throws {
-        // A kind without L1 or fail-safe copy stores nothing in this process: an L2 hit
-        // takes no flight, and a miss still loads once however many callers want it.
-        let l2 = try makeL2(namespace: uniqueNamespace("l2first"))
-        let cache = try TieredCache<String>(configuration: quietConfiguration("l2first"), l2: l2)
-        let policy = CachePolicy(kind: "l2only", l1TTL: nil, l2TTL: .seconds(60))
+    /// Twenty callers get `key` at once; the one that loads waits at a gate until the 19
+    /// others have joined its load (`joined` describes that wait); all get "loaded".
+    static func twentyCallersWhileTheFirstLoads(_ cache: TieredCache<String>, _ key: CacheKey, policy: CachePolicy,
+                                                calls: CountingLoader<String>, _ joined: String) async throws {
         let gate = Gate()
-        let calls = CountingLoader("loaded")
-        let key = CacheKey("hot")
         try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<20 {
                 group.addTask {
@@ -133,12 +116,22 @@ import Testing
                     }
                 }
             }
-            try await eventually("19 callers missed in L2 and joined the first one's load") {
-                cache.statistics.joinedFlights == 19 && gate.parkedCount == 1
-            }
+            try await eventually(joined) { cache.statistics.joinedFlights == 19 && gate.parkedCount == 1 }
             gate.open()
             for try await value in group { #expect(value == "loaded") }
         }
+    }
+
+    @Test func l2OnlyKindsLookUpL2BeforeJoiningAFlight() async throws {
+        // A kind without L1 or fail-safe copy stores nothing in this process: an L2 hit
+        // takes no flight, and a miss still loads once however many callers want it.
+        let l2 = try makeL2(namespace: uniqueNamespace("l2first"))
+        let cache = try TieredCache<String>(configuration: quietConfiguration("l2first"), l2: l2)
+        let policy = CachePolicy(kind: "l2only", l1TTL: nil, l2TTL: .seconds(60))
+        let calls = CountingLoader("loaded")
+        let key = CacheKey("hot")
+        try await Self.twentyCallersWhileTheFirstLoads(cache, key, policy: policy, calls: calls,
+                                                       "19 callers missed in L2 and joined the first one's load")
         #expect(calls.calls == 1)
         #expect(!cache.l1Contains(key))
         let hitsBefore = cache.statistics.l2Hits
