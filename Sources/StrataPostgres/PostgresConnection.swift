@@ -186,6 +186,48 @@ public final class PostgresConnection: Sendable {
         await _core.waitForExit()
     }
 
+    /// Runs `body` on the connection's own thread, with the connection to itself: the
+    /// body's statements and waits block that thread, and no task of the cooperative pool
+    /// is involved until the body returns. For a loop that talks to the server all the time
+    /// (a queue consumer, the outbox worker), this saves the hand-off to the connection's
+    /// thread and back that every ``query(_:_:)`` costs.
+    ///
+    /// Calls of other tasks on this connection wait until the body returns. While it runs,
+    /// notifications are not delivered to ``notifications``: the body sees them with
+    /// ``PostgresBlockingSession/waitForNotification(timeout:)``.
+    ///
+    /// The body must return when the session is interrupted (``interruptBlockingSession()``,
+    /// ``close()``, or this task's cancellation): then waits return at once, a statement in
+    /// progress is cancelled on the server, and new statements throw `CancellationError`.
+    /// If the connection is lost, the session's calls throw
+    /// ``PostgresError/Code/connectionClosed``.
+    ///
+    /// ```swift
+    /// try await connection.listen("jobs")
+    /// try await connection.withBlockingSession { session in
+    ///     while !session.isInterrupted {
+    ///         let jobs = try session.preparedQuery("select id from jobs where state = 'new' limit 100")
+    ///         if jobs.isEmpty { _ = try session.waitForNotification(timeout: .seconds(1)) }
+    ///     }
+    /// }
+    /// ```
+    public func withBlockingSession<T: Sendable>(_ body: @escaping @Sendable (PostgresBlockingSession) throws -> T) async throws -> T {
+        let outcome = _SessionOutcome<T>()
+        _ = try await _run(.session { session in
+            outcome.set(Result { try body(session) })
+        })
+        guard let result = outcome.take() else {
+            throw PostgresError.closed("the connection was closed before the session ran")
+        }
+        return try result.get()
+    }
+
+    /// Interrupts the blocking session running on this connection, or the next one if none
+    /// runs: see ``withBlockingSession(_:)``. Callable from any thread or task.
+    public func interruptBlockingSession() {
+        _core.interruptSession()
+    }
+
     /// Whether ``close()`` was called or the connection was lost.
     public var isClosed: Bool { _core.isClosed }
 

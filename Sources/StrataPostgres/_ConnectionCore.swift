@@ -26,6 +26,9 @@ final class _ConnectionCore: Sendable {
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
         /// A wake-up byte is in the pipe and not yet drained.
         var wakePending = false
+        /// ``PostgresConnection/interruptBlockingSession()`` was called: the running (or next)
+        /// blocking session's waits return and its calls throw, until the session ends.
+        var sessionInterrupted = false
     }
 
     let state = Mutex(State())
@@ -75,6 +78,14 @@ final class _ConnectionCore: Sendable {
                 state.cancelCurrent = true
                 wakeLocked(&state)
             }
+        }
+    }
+
+    /// Interrupts the blocking session that runs (or the next one).
+    func interruptSession() {
+        state.withLock { state in
+            state.sessionInterrupted = true
+            wakeLocked(&state)
         }
     }
 

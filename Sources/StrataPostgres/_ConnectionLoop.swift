@@ -43,6 +43,14 @@ final class _ConnectionLoop {
     /// The last FATAL/PANIC notice; the server sends one before it closes an idle session.
     private var lastFatalNotice: String?
     private var lastFatalSQLState: String?
+    /// A blocking session runs on this thread: notifications are counted for its waits
+    /// instead of being delivered to the notification sequence.
+    private var inSession = false
+    /// Notifications received during the session and not yet reported by a wait.
+    private var sessionNotifications = 0
+    /// A blocking call of the session is the current request: its result lands here.
+    private var blockingActive = false
+    private var blockingResult: Result<_ResultBox?, any Error>?
 
     init(core: _ConnectionCore, logger: Logger) {
         self.core = core
@@ -160,6 +168,11 @@ final class _ConnectionLoop {
                 return
             }
             if cancelNow, current != nil, !cancelSent { sendCancel() }
+            if let next, case .session(let body) = next.kind {
+                runSession(next, body)
+                if self.conn == nil { return }  // the connection was lost during the session
+                continue
+            }
             if let next {
                 start(next)
                 if PQstatus(conn) == CONNECTION_BAD {
@@ -212,6 +225,8 @@ final class _ConnectionLoop {
             }
         case .prepared(let sql, let parameters, let types):
             sent = sendPrepared(sql: sql, parameters: parameters, types: types)
+        case .session:
+            preconditionFailure("a blocking session is run by runSession, not sent")
         }
         guard sent == 1 else {
             sendFailed()
@@ -335,7 +350,7 @@ final class _ConnectionLoop {
                 currentResult = _ResultBox(result)  // frees the result when released
             case .prepared where preparing == nil:
                 currentResult = _ResultBox(result)
-            case .prepared, .simple:
+            case .prepared, .simple, .session:
                 PQclear(result)  // the Parse step's result, or a simple query's
             }
         case PGRES_COPY_IN:
@@ -375,6 +390,10 @@ final class _ConnectionLoop {
         currentResult = nil
         currentError = nil
         cancelSent = false
+        if blockingActive {
+            blockingResult = result
+            return
+        }
         core.state.withLock { state in
             state.current = nil
             state.cancelCurrent = false
@@ -402,8 +421,116 @@ final class _ConnectionLoop {
                 payload: notify.pointee.extra.map { String(cString: $0) } ?? "",
                 pid: notify.pointee.be_pid)
             PQfreemem(notify)
-            core.notificationSink.yield(notification)
+            if inSession {
+                sessionNotifications += 1
+            } else {
+                core.notificationSink.yield(notification)
+            }
         }
+    }
+
+    // MARK: - Blocking sessions
+
+    /// Runs a session's body on this thread, then completes its request.
+    private func runSession(_ request: _Request, _ body: @Sendable (PostgresBlockingSession) -> Void) {
+        inSession = true
+        sessionNotifications = 0
+        let session = PostgresBlockingSession(loop: self)
+        body(session)
+        session._end()
+        inSession = false
+        sessionNotifications = 0
+        core.state.withLock { state in
+            state.current = nil
+            state.cancelCurrent = false
+            state.sessionInterrupted = false
+        }
+        request.completion.complete(.success(nil))
+    }
+
+    /// Whether the session should stop: interrupted, its caller cancelled, or the
+    /// connection is being closed.
+    var sessionInterrupted: Bool {
+        core.state.withLock { $0.sessionInterrupted || $0.cancelCurrent || $0.closeRequested }
+    }
+
+    /// The error a session call throws once the connection is gone.
+    private var lostError: PostgresError {
+        core.state.withLock { $0.closedError } ?? .closed("the connection was closed")
+    }
+
+    /// Runs one request to its end on this thread (a session's query).
+    func runBlocking(_ kind: _Request.Kind) throws -> _ResultBox? {
+        guard let conn else { throw lostError }
+        if sessionInterrupted { throw CancellationError() }
+        let request = _Request(kind)
+        blockingActive = true
+        blockingResult = nil
+        defer {
+            blockingActive = false
+            blockingResult = nil
+        }
+        start(request)
+        while true {
+            if let result = blockingResult { return try result.get() }
+            guard PQstatus(conn) != CONNECTION_BAD, processInput() else {
+                connectionLost()
+                throw lostError
+            }
+            if let result = blockingResult { return try result.get() }
+            let events = Int16(POLLIN) | (needsFlush ? Int16(POLLOUT) : 0)
+            let outcome = wait(socket: PQsocket(conn), events: events, timeout: nil)
+            if outcome.woken {
+                core.drainWakeups()
+                // Stop the statement rather than wait for it: the session is to end.
+                if sessionInterrupted, !cancelSent { sendCancel() }
+            }
+            _ = try consume(outcome)
+        }
+    }
+
+    /// Waits until a notification arrives (`true`, also for one that arrived since the last
+    /// wait), the session is interrupted, or `timeout` passes (`false`). With
+    /// `forNotification` false, notifications do not end the wait (they stay counted).
+    func waitBlocking(timeout: Duration, forNotification: Bool) throws -> Bool {
+        guard let conn else { throw lostError }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            if forNotification, sessionNotifications > 0 {
+                sessionNotifications = 0
+                return true
+            }
+            if sessionInterrupted { return false }
+            let remaining = deadline - clock.now
+            if remaining <= .zero { return false }
+            let events = Int16(POLLIN) | (needsFlush ? Int16(POLLOUT) : 0)
+            let outcome = wait(socket: PQsocket(conn), events: events, timeout: remaining)
+            if outcome.woken { core.drainWakeups() }
+            _ = try consume(outcome)
+            deliverNotifications()
+        }
+    }
+
+    /// Handles the socket's events after a `wait`: flushes, reads input. Throws once the
+    /// connection is lost. Returns whether input was read.
+    private func consume(_ outcome: WaitOutcome) throws -> Bool {
+        guard let conn else { throw lostError }
+        if outcome.socketEvents & Int16(POLLOUT) != 0, needsFlush { flush() }
+        var read = false
+        if outcome.socketEvents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 {
+            guard PQconsumeInput(conn) == 1 else {
+                connectionLost()
+                throw lostError
+            }
+            read = true
+            if needsFlush { flush() }
+        }
+        if outcome.socketEvents & Int16(POLLNVAL) != 0 {
+            connectionLost()
+            throw lostError
+        }
+        return read
     }
 
     // MARK: - Errors and notices
@@ -585,7 +712,7 @@ extension _Request.Kind {
     var returnsRows: Bool {
         switch self {
         case .query, .prepared: true
-        case .simple: false
+        case .simple, .session: false
         }
     }
 }

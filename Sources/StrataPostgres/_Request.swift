@@ -8,6 +8,9 @@ final class _Request: Sendable {
         case prepared(sql: String, parameters: [String?], types: [UInt32])
         /// Simple protocol (`PQsendQuery`): any number of statements, no parameters.
         case simple(sql: String)
+        /// ``PostgresConnection/withBlockingSession(_:)``: the connection's thread runs the body,
+        /// which uses the connection through a ``PostgresBlockingSession``.
+        case session(@Sendable (PostgresBlockingSession) -> Void)
     }
 
     let kind: Kind
