@@ -3,6 +3,7 @@ import ServiceLifecycle
 import StrataCore
 import StrataPostgres
 import StrataRedis
+import Synchronization
 
 /// Drains the outbox into Redis and the L1 channel: the heart of `strata-worker`.
 ///
@@ -19,11 +20,17 @@ import StrataRedis
 public final class InvalidationWorker: Service {
     public let configuration: WorkerConfiguration
     private let logger: Logger
-    private let wake = WakeSignal()
+    /// The connection of the running session, for graceful shutdown to interrupt.
+    private let live = Mutex(Live())
     /// Told after each batch that carried dirty marks, so due views refresh promptly.
     private let scheduler: RefreshScheduler?
     /// Rows, keys, apply latency and failures, for the worker's performance samples.
     private let statistics: WorkerStatistics?
+
+    private struct Live {
+        var connection: PostgresConnection?
+        var stopping = false
+    }
 
     public init(configuration: WorkerConfiguration, logger: Logger,
                 scheduler: RefreshScheduler? = nil, statistics: WorkerStatistics? = nil) {
@@ -79,7 +86,10 @@ public final class InvalidationWorker: Service {
                 }
             }
         } onGracefulShutdown: {
-            self.wake.signal()
+            self.live.withLock { live in
+                live.stopping = true
+                live.connection?.interruptBlockingSession()
+            }
         }
         logger.info("stopped", metadata: ["cursor": "\(cursor.map { String($0.cursor) } ?? "-")"])
     }
@@ -98,17 +108,10 @@ public final class InvalidationWorker: Service {
         }
         let store = OutboxStore(connection: pg, consumer: configuration.consumer)
         let invalidator = RedisInvalidator(connection: redis, layouts: configuration.namespaces.map { L2KeyLayout(namespace: $0) })
-
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        defer { live.withLock { $0.connection = nil } }
+        do {
             // Reconnect order: LISTEN first, then catch up, then live.
             try await pg.listen(OutboxStore.wakeupChannel)
-            group.addTask { [wake] in
-                // Payloads are ignored: a notification only means "look at the outbox".
-                do {
-                    for try await _ in pg.notifications { wake.signal() }
-                } catch {}
-                wake.signal()
-            }
             if cursor == nil {
                 let loaded = OutboxCursor(cursor: try await store.loadCursor { [logger] xid in
                     logger.info("no consumer and an empty outbox: waiting for transactions in progress at start (oldest xid \(xid)) to end before reading from the outbox's head")
@@ -124,25 +127,59 @@ public final class InvalidationWorker: Service {
             // invalidations; a later prune is later in the WAL, so it is never durable without
             // the advance it relied on. The registration above was durable.
             _ = try await pg.query("set synchronous_commit = off")
+            let combinedRead = try await store.hasWorkerRead()
             let epoch = Self.newEpoch()
             logger.info("connected; catching up from the cursor", metadata: [
                 "cursor": "\(cursor!.cursor)", "epoch": "\(epoch)", "namespaces": "\(configuration.namespaces)",
             ])
-            do {
-                try await drainLoop(store: store, invalidator: invalidator, pg: pg, cursor: &cursor!, epoch: epoch, backoff: &backoff)
-            } catch {
-                // Closing ends the notification sequence, so the group can finish.
-                await pg.close()
-                await redis.close()
-                throw error
+            // A shutdown that came before the connection was known interrupts it now.
+            let stopping = live.withLock { live in
+                live.connection = pg
+                return live.stopping
             }
+            if stopping { pg.interruptBlockingSession() }
+            // The drain loop runs on the connection's own thread, blocking on PostgreSQL and
+            // Redis in turn: no hand-off between threads for each statement, wait or pipeline.
+            let state = DrainState(cursor: cursor!, backoff: backoff)
+            let end = try await pg.withBlockingSession { [self] session in
+                var state = state
+                let failure: (any Error)?
+                do {
+                    try drainLoop(session, store: store, invalidator: invalidator, state: &state, epoch: epoch, combinedRead: combinedRead)
+                    failure = nil
+                } catch {
+                    failure = error
+                }
+                return (state, failure)
+            }
+            cursor = end.0.cursor
+            backoff = end.0.backoff
+            // A statement cut short by the shutdown is no failure.
+            if let failure = end.1, !live.withLock({ $0.stopping }) { throw failure }
+            // graceful shutdown: the saved cursor catches up before the connection closes
+            if end.0.unsaved { try? await store.saveCursor(end.0.cursor.cursor) }
+        } catch {
             await pg.close()
             await redis.close()
+            throw error
         }
+        await pg.close()
+        await redis.close()
     }
 
-    private func drainLoop(store: OutboxStore, invalidator: RedisInvalidator, pg: PostgresConnection,
-                           cursor: inout OutboxCursor, epoch: String, backoff: inout Backoff) async throws {
+    /// What the drain loop hands back when it ends: the in-memory cursor carries over to the
+    /// next session after a failure.
+    private struct DrainState: Sendable {
+        var cursor: OutboxCursor
+        var backoff: Backoff
+        /// The cursor moved since it was last saved.
+        var unsaved = false
+    }
+
+    /// Reads, applies and acknowledges batches until the session is interrupted (graceful
+    /// shutdown) or a statement or pipeline fails. Runs on the PostgreSQL connection's thread.
+    private func drainLoop(_ session: PostgresBlockingSession, store: OutboxStore, invalidator: RedisInvalidator,
+                           state: inout DrainState, epoch: String, combinedRead: Bool) throws {
         let clock = ContinuousClock()
         var messageSeq: UInt64 = 0
         var lastPublish = clock.now
@@ -151,29 +188,29 @@ public final class InvalidationWorker: Service {
         var caughtUp = false
         var notBefore: ContinuousClock.Instant?
         var lastSave = clock.now
-        var unsaved = false
-        let combinedRead = try await store.hasWorkerRead()
-        func saveCursor() async throws {
-            try await store.saveCursor(cursor.cursor)
-            unsaved = false
+        func saveCursor() throws {
+            try store.saveCursor(state.cursor.cursor, in: session)
+            state.unsaved = false
             lastSave = clock.now
         }
 
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            if let notBefore, notBefore > clock.now {
-                try? await Task.sleep(until: notBefore, clock: clock)
+        while !session.isInterrupted {
+            if let notBefore {
+                let remaining = notBefore - clock.now
+                if remaining > .zero { try session.sleep(for: remaining) }
+                if session.isInterrupted { break }
             }
             let batchStarted = clock.now
             let inFlight: Int64?
             let read: OutboxStore.Read
+            let cursor = state.cursor
             if combinedRead {
-                (inFlight, read) = try await store.ackAndRead(after: cursor.highestApplied, gaps: cursor.openGapRanges, limit: configuration.batchSize)
+                (inFlight, read) = try store.ackAndRead(after: cursor.highestApplied, gaps: cursor.openGapRanges, limit: configuration.batchSize, in: session)
             } else {
-                inFlight = try await store.ackWakeup()
-                read = try await store.read(after: cursor.highestApplied, gaps: cursor.openGapRanges, limit: configuration.batchSize)
+                inFlight = try store.ackWakeup(in: session)
+                read = try store.read(after: cursor.highestApplied, gaps: cursor.openGapRanges, limit: configuration.batchSize, in: session)
             }
-            guard !pg.isClosed else { throw WorkerError("the PostgreSQL connection was lost") }
-            let fresh = Set(cursor.observe(seqs: read.rows.map(\.seq), xmin: read.xmin, xmax: read.xmax))
+            let fresh = Set(state.cursor.observe(seqs: read.rows.map(\.seq), xmin: read.xmin, xmax: read.xmax))
 
             var batch = OutboxBatch()
             for row in read.rows where fresh.contains(row.seq) {
@@ -189,25 +226,25 @@ public final class InvalidationWorker: Service {
                     }
                 }
                 let applyStarted = clock.now
-                try await invalidator.apply(batch, messages: messages)
+                try invalidator.apply(batch, messages: messages)
                 statistics?.recordBatch(rows: batch.seqs.count, keys: batch.keys.count + batch.prefixes.count,
                                         applyLatency: clock.now - applyStarted)
                 if !batch.marks.isEmpty { scheduler?.viewsMayBeDirty() }
                 if !messages.isEmpty { lastPublish = clock.now }
                 logBatch(batch)
             }
-            if cursor.applied(batch.seqs, xmin: read.xmin) { unsaved = true }
-            if unsaved && clock.now - lastSave >= configuration.cursorSaveInterval { try await saveCursor() }
-            backoff.reset()
+            if state.cursor.applied(batch.seqs, xmin: read.xmin) { state.unsaved = true }
+            if state.unsaved && clock.now - lastSave >= configuration.cursorSaveInterval { try saveCursor() }
+            state.backoff.reset()
 
             if clock.now - lastPrune >= configuration.pruneInterval {
                 lastPrune = clock.now
-                let pruned = try await store.prune(limit: 50_000)
+                let pruned = try store.prune(limit: 50_000, in: session)
                 if pruned > 0 { logger.debug("pruned \(pruned) applied outbox rows") }
             }
             if clock.now - lastPublish >= configuration.heartbeatInterval {
                 messageSeq += 1
-                try await invalidator.publish(InvalidationMessage(epoch: epoch, seq: messageSeq, through: cursor.cursor, keys: [], prefixes: []))
+                try invalidator.publish(InvalidationMessage(epoch: epoch, seq: messageSeq, through: state.cursor.cursor, keys: [], prefixes: []))
                 lastPublish = clock.now
             }
 
@@ -219,27 +256,26 @@ public final class InvalidationWorker: Service {
             notBefore = batchStarted + configuration.minimumBatchInterval
             if !caughtUp {
                 caughtUp = true
-                logger.info("caught up; live", metadata: ["cursor": "\(cursor.cursor)"])
+                logger.info("caught up; live", metadata: ["cursor": "\(state.cursor.cursor)"])
             }
             if (inFlight ?? 0) > 0 {
                 // Writers are in flight: while the worker reports them, they send no NOTIFY
                 // (strata.ack_wakeup keeps the wake-up flag set), so look again shortly.
-                await wake.wait(timeout: recheck)
+                _ = try session.waitForNotification(timeout: recheck)
                 recheck = batch.isEmpty ? min(recheck + configuration.inFlightRecheck / 2, configuration.inFlightRecheck * 3) : configuration.inFlightRecheck
-            } else if cursor.hasOpenGaps {
+            } else if state.cursor.hasOpenGaps {
                 // Only a late commit holds a gap: it will notify when it commits; meanwhile
                 // poll with a growing interval so that a gap from a rollback resolves.
-                await wake.wait(timeout: recheck)
+                _ = try session.waitForNotification(timeout: recheck)
                 recheck = min(recheck * 2, .milliseconds(50))
             } else {
                 // going idle: the saved cursor catches up now, not at the next batch
-                if unsaved { try await saveCursor() }
+                if state.unsaved { try saveCursor() }
                 recheck = configuration.inFlightRecheck
                 let untilHeartbeat = configuration.heartbeatInterval - (clock.now - lastPublish)
-                await wake.wait(timeout: max(.milliseconds(1), min(configuration.pollInterval, untilHeartbeat)))
+                _ = try session.waitForNotification(timeout: max(.milliseconds(1), min(configuration.pollInterval, untilHeartbeat)))
             }
         }
-        if unsaved { try? await saveCursor() }
     }
 
     private func logBatch(_ batch: OutboxBatch) {

@@ -84,20 +84,26 @@ public struct OutboxStore: Sendable {
         return head
     }
 
+    static let saveCursorSQL = """
+        insert into strata.consumer_offsets as o (consumer, last_seq) values ($1, $2)
+        on conflict (consumer) do update
+           set last_seq = greatest(o.last_seq, excluded.last_seq), updated_at = now()
+        """
+
     func saveCursor(_ seq: Int64) async throws {
-        _ = try await connection.preparedQuery(
-            """
-            insert into strata.consumer_offsets as o (consumer, last_seq) values ($1, $2)
-            on conflict (consumer) do update
-               set last_seq = greatest(o.last_seq, excluded.last_seq), updated_at = now()
-            """, consumer, seq)
+        _ = try await connection.preparedQuery(Self.saveCursorSQL, consumer, seq)
+    }
+
+    /// ``saveCursor(_:)`` in a blocking session of the store's connection.
+    func saveCursor(_ seq: Int64, in session: PostgresBlockingSession) throws {
+        _ = try session.preparedQuery(Self.saveCursorSQL, consumer, seq)
     }
 
     /// Clears the wake-up flag; returns the number of outbox writers in flight, or nil
     /// when the extension is not preloaded (then every writer notifies and nothing can
     /// be missed).
-    func ackWakeup() async throws -> Int64? {
-        let rows = try await connection.preparedQuery("select strata.ack_wakeup()")
+    func ackWakeup(in session: PostgresBlockingSession) throws -> Int64? {
+        let rows = try session.preparedQuery("select strata.ack_wakeup()")
         return try rows.first?.decode(Int64?.self, at: 0)
     }
 
@@ -107,28 +113,37 @@ public struct OutboxStore: Sendable {
     /// (a join of the ranges to the outbox let the planner scan the whole outbox).
     public func read(after: Int64, gaps: [ClosedRange<Int64>], limit: Int) async throws -> Read {
         let rows = try await connection.preparedQuery(
-            """
-            with snap as (select pg_current_snapshot() as s),
-            fresh as (
-                select seq, keys, prefixes, marks from strata.change_log
-                 where seq > $1 order by seq limit $2
-            ),
-            late as (
-                select g.seq, g.keys, g.prefixes, g.marks
-                  from unnest($3::bigint[], $4::bigint[]) as r(lo, hi)
-                  cross join lateral (
-                      select c.seq, c.keys, c.prefixes, c.marks from strata.change_log c
-                       where c.seq >= r.lo and c.seq <= least(r.hi, $1)
-                      offset 0) g
-            ),
-            found as (select * from fresh union all select * from late)
-            select pg_snapshot_xmin(snap.s)::text, strata.next_xid()::text,
-                   f.seq, f.keys, f.prefixes, f.marks
-              from snap left join found f on true
-             order by f.seq
-            """, after, limit, Self.lowerBounds(gaps), Self.upperBounds(gaps))
+            Self.readSQL, after, limit, Self.lowerBounds(gaps), Self.upperBounds(gaps))
         return try Self.decodeRead(rows, from: 0)
     }
+
+    /// ``read(after:gaps:limit:)`` in a blocking session of the store's connection.
+    func read(after: Int64, gaps: [ClosedRange<Int64>], limit: Int, in session: PostgresBlockingSession) throws -> Read {
+        let rows = try session.preparedQuery(
+            Self.readSQL, after, limit, Self.lowerBounds(gaps), Self.upperBounds(gaps))
+        return try Self.decodeRead(rows, from: 0)
+    }
+
+    static let readSQL = """
+        with snap as (select pg_current_snapshot() as s),
+        fresh as (
+            select seq, keys, prefixes, marks from strata.change_log
+             where seq > $1 order by seq limit $2
+        ),
+        late as (
+            select g.seq, g.keys, g.prefixes, g.marks
+              from unnest($3::bigint[], $4::bigint[]) as r(lo, hi)
+              cross join lateral (
+                  select c.seq, c.keys, c.prefixes, c.marks from strata.change_log c
+                   where c.seq >= r.lo and c.seq <= least(r.hi, $1)
+                  offset 0) g
+        ),
+        found as (select * from fresh union all select * from late)
+        select pg_snapshot_xmin(snap.s)::text, strata.next_xid()::text,
+               f.seq, f.keys, f.prefixes, f.marks
+          from snap left join found f on true
+         order by f.seq
+        """
 
     /// The gap ranges as the two `bigint[]` parameters of a read: first seqs, last seqs.
     private static func lowerBounds(_ gaps: [ClosedRange<Int64>]) -> [String] { gaps.map { String($0.lowerBound) } }
@@ -163,8 +178,8 @@ public struct OutboxStore: Sendable {
 
     /// ``ackWakeup()`` then ``read(after:gaps:limit:)`` in one round trip, through
     /// `strata.worker_read()`: the read still takes its snapshot after the acknowledgement.
-    func ackAndRead(after: Int64, gaps: [ClosedRange<Int64>], limit: Int) async throws -> (inFlight: Int64?, read: Read) {
-        let rows = try await connection.preparedQuery(
+    func ackAndRead(after: Int64, gaps: [ClosedRange<Int64>], limit: Int, in session: PostgresBlockingSession) throws -> (inFlight: Int64?, read: Read) {
+        let rows = try session.preparedQuery(
             "select * from strata.worker_read($1, $2::bigint[], $3::bigint[], $4::integer)", after,
             Self.lowerBounds(gaps), Self.upperBounds(gaps), limit)
         // every row (there is at least one) carries the same in-flight count
@@ -173,8 +188,8 @@ public struct OutboxStore: Sendable {
     }
 
     /// Deletes applied rows (at or below every consumer's cursor), at most `limit` at a time.
-    func prune(limit: Int) async throws -> Int {
-        let rows = try await connection.query(
+    func prune(limit: Int, in session: PostgresBlockingSession) throws -> Int {
+        let rows = try session.query(
             """
             delete from strata.change_log where seq in (
                 select seq from strata.change_log

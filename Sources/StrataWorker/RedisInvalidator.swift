@@ -2,7 +2,8 @@ import StrataCore
 import StrataRedis
 
 /// Applies a batch to Redis: deletes values and leases, bumps prefix generations, and
-/// publishes the L1 messages — all in one pipeline, in that order.
+/// publishes the L1 messages — all in one pipeline, in that order. Blocking: called from
+/// the worker's drain loop, which runs on its own thread.
 struct RedisInvalidator: Sendable {
     let connection: RedisConnection
     let layouts: [L2KeyLayout]
@@ -11,7 +12,7 @@ struct RedisInvalidator: Sendable {
 
     /// Runs the pipeline; throws on a transport error or any error reply, so that the
     /// caller does not advance its cursor.
-    func apply(_ batch: OutboxBatch, messages: [InvalidationMessage]) async throws {
+    func apply(_ batch: OutboxBatch, messages: [InvalidationMessage]) throws {
         var commands: [[RedisArgument]] = []
         for layout in layouts {
             var start = 0
@@ -33,18 +34,20 @@ struct RedisInvalidator: Sendable {
                 commands.append(["PUBLISH", RedisArgument(layout.channel), RedisArgument(message.encoded())])
             }
         }
-        try await run(commands)
+        try run(commands)
     }
 
     /// Publishes heartbeats (empty messages) on every namespace's channel.
-    func publish(_ message: InvalidationMessage) async throws {
+    func publish(_ message: InvalidationMessage) throws {
         let payload = RedisArgument(message.encoded())
-        try await run(layouts.map { ["PUBLISH", RedisArgument($0.channel), payload] })
+        try run(layouts.map { ["PUBLISH", RedisArgument($0.channel), payload] })
     }
 
-    private func run(_ commands: [[RedisArgument]]) async throws {
+    /// Blocking: the worker's drain loop runs on its PostgreSQL connection's thread
+    /// (``InvalidationWorker``), so the round trip is made on that thread.
+    private func run(_ commands: [[RedisArgument]]) throws {
         guard !commands.isEmpty else { return }
-        let replies = try await connection.pipeline(commands)
+        let replies = try connection.pipelineSync(commands)
         for reply in replies {
             if case .error(let error) = reply { throw error }
         }
