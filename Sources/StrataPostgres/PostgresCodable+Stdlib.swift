@@ -136,8 +136,22 @@ extension Array: PostgresDecodable where Element: PostgresDecodable {
             self = []
             return
         }
-        let elementType = type._arrayElementType ?? .unspecified
         let raw = try _ArrayLiteral.parse(text)
+        if Element.self == String.self {
+            // text[] (outbox keys and the like): the elements are the strings, no per-element
+            // conversion through the generic initializer
+            var strings: [String] = []
+            strings.reserveCapacity(raw.count)
+            for (index, item) in raw.enumerated() {
+                guard let item else {
+                    throw _DecodingFailure("element \(index + 1) is NULL, which String cannot hold (decode as [String?])")
+                }
+                strings.append(item)
+            }
+            self = unsafeBitCast(strings, to: [Element].self)
+            return
+        }
+        let elementType = type._arrayElementType ?? .unspecified
         var result: [Element] = []
         result.reserveCapacity(raw.count)
         for (index, item) in raw.enumerated() {
