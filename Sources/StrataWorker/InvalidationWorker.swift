@@ -253,7 +253,8 @@ public final class InvalidationWorker: Service {
                 notBefore = nil
                 continue
             }
-            notBefore = batchStarted + configuration.minimumBatchInterval
+            let busy = read.rows.count >= configuration.busyBatchRows
+            notBefore = batchStarted + (busy ? max(configuration.minimumBatchInterval, configuration.busyBatchInterval) : configuration.minimumBatchInterval)
             if !caughtUp {
                 caughtUp = true
                 logger.info("caught up; live", metadata: ["cursor": "\(state.cursor.cursor)"])

@@ -26,6 +26,15 @@ public struct WorkerConfiguration: Sendable {
     /// commits this gathers them into fewer batches, each costing the database three
     /// statements, at the price of at most this much added latency; zero: a batch per wake-up.
     public var minimumBatchInterval: Duration = .milliseconds(1)
+    /// After a batch of at least ``busyBatchRows`` outbox rows, the next batch starts no
+    /// sooner than this after it (instead of ``minimumBatchInterval``): while commits stream
+    /// in, each read takes more of them, and the reads, pipelines and messages per second
+    /// fall, at the price of at most this much added latency under that load. A quiet
+    /// database (a few commits per batch) keeps the short interval. Zero or at most
+    /// ``minimumBatchInterval``: off.
+    public var busyBatchInterval: Duration = .milliseconds(4)
+    /// The batch size (outbox rows) from which ``busyBatchInterval`` applies.
+    public var busyBatchRows: Int = 16
     /// How often an advanced cursor is saved while batches follow each other (and always
     /// before the worker goes idle or stops). Saving less often than every batch spares the
     /// database a write per batch; a crash re-applies at most this much, idempotently.

@@ -37,6 +37,9 @@ struct StrataWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("min-batch-interval-us"), help: "Shortest time between the starts of two batches while not catching up, in microseconds; 0: a batch per wake-up (env STRATA_MIN_BATCH_INTERVAL_US; default 1000).")
     var minBatchIntervalUs: Int?
 
+    @Option(name: .customLong("busy-batch-interval-us"), help: "Shortest time between the starts of two batches after a batch of at least 16 outbox rows (commits streaming in), in microseconds; 0: off (env STRATA_BUSY_BATCH_INTERVAL_US; default 4000).")
+    var busyBatchIntervalUs: Int?
+
     @Option(help: "Heartbeat interval on the L1 channel in milliseconds (env STRATA_HEARTBEAT_MS; default 1000).")
     var heartbeatMs: Int?
 
@@ -82,6 +85,9 @@ struct StrataWorkerCommand: AsyncParsableCommand {
         if let n = try positive(pollMs, env["STRATA_POLL_MS"], "poll interval") { config.pollInterval = .milliseconds(n) }
         if let n = try nonNegative(minBatchIntervalUs, env["STRATA_MIN_BATCH_INTERVAL_US"], "minimum batch interval") {
             config.minimumBatchInterval = .microseconds(n)
+        }
+        if let n = try nonNegative(busyBatchIntervalUs, env["STRATA_BUSY_BATCH_INTERVAL_US"], "busy batch interval") {
+            config.busyBatchInterval = .microseconds(n)
         }
         if let n = try positive(heartbeatMs, env["STRATA_HEARTBEAT_MS"], "heartbeat interval") { config.heartbeatInterval = .milliseconds(n) }
         if noRefresh {

@@ -363,6 +363,45 @@ import Testing
         #expect(received.first?.keys.contains("\(table):item:1") == true)
     }
 
+    @Test func afterABusyBatchTheNextWaitsTheBusyInterval() async throws {
+        let pg = try await connectPostgres()
+        let table = try await Self.makeTable(pg, rows: 40)
+        let worker = WorkerProcess(name: "busy")
+        let subscriber = try await RedisSubscriber.subscribe(try RedisConfiguration(url: TestEnvironment.redisURL), channels: [worker.layout.channel])
+        try await Self.registerAtHead(pg, worker)
+        // No interval after small batches; a long one after a batch of 16 rows or more.
+        try worker.start(extraArguments: ["--min-batch-interval-us", "0", "--busy-batch-interval-us", "3000000"])
+        defer { worker.stop() }
+        let later = ["\(table):item:30", "\(table):item:31", "\(table):item:32"]
+        let collector = Task {
+            var messages: [InvalidationMessage] = []
+            for try await message in subscriber.messages {
+                let decoded = try InvalidationMessage.decode(message.payload)
+                if decoded.isHeartbeat { continue }
+                messages.append(decoded)
+                if Set(messages.flatMap(\.keys)).isSuperset(of: later) { break }
+            }
+            return messages
+        }
+        try await Self.waitUntilLive(worker)
+        // 20 rows in one statement: a busy batch.
+        _ = try await pg.query("update public.\(table) set name = 'a' where id between 1 and 20")
+        try await eventually(timeout: .seconds(15), "the busy batch applied") {
+            try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg)
+        }
+        for id in 30...32 {
+            if id > 30 { try await Task.sleep(for: .milliseconds(200)) }
+            _ = try await pg.query("update public.\(table) set name = 'b' where id = $1", id)
+        }
+        let watchdog = Task { try await Task.sleep(for: .seconds(30)); await subscriber.close() }
+        let received = try await collector.value
+        watchdog.cancel()
+        await subscriber.close()
+        let carrying = received.filter { !Set($0.keys).isDisjoint(with: later) }
+        #expect(carrying.count == 1, "one batch for the three commits after the busy one: \(received.map(\.keys))")
+        #expect(Set(received.flatMap(\.keys)).isSuperset(of: (1...20).map { "\(table):item:\($0)" }))
+    }
+
     @Test func withoutWorkerReadTheAcknowledgementAndReadAreTwoStatements() async throws {
         // A database migrated before 0012: the worker falls back to ack_wakeup() + a read.
         let pg = try await connectPostgres(); let redis = try await connectRedis()
