@@ -324,82 +324,64 @@ import Testing
     }
 
     @Test func commitsWithinTheMinimumBatchIntervalShareOneBatch() async throws {
-        let pg = try await connectPostgres()
-        let table = try await Self.makeTable(pg)
-        let worker = WorkerProcess(name: "spacing")
-        let subscriber = try await RedisSubscriber.subscribe(try RedisConfiguration(url: TestEnvironment.redisURL), channels: [worker.layout.channel])
-        try await Self.registerAtHead(pg, worker)
-        // A long interval, so that the three commits below surely fall within one.
-        try worker.start(extraArguments: ["--min-batch-interval-us", "3000000"])
-        defer { worker.stop() }
-        let later = ["\(table):item:2", "\(table):item:3", "\(table):item:4"]
-        let collector = Task {
-            var messages: [InvalidationMessage] = []
-            for try await message in subscriber.messages {
-                let decoded = try InvalidationMessage.decode(message.payload)
-                if decoded.isHeartbeat { continue }
-                messages.append(decoded)
-                if Set(messages.flatMap(\.keys)).isSuperset(of: later) { break }
-            }
-            return messages
-        }
-        try await Self.waitUntilLive(worker)
-        _ = try await pg.query("update public.\(table) set name = 'a' where id = 1")
-        try await eventually(timeout: .seconds(15), "the first change applied") {
-            try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg)
-        }
-        // A batch has just run: three commits 200 ms apart (each would be a batch of its own
-        // without the interval) wait for the next one together.
-        for id in 2...4 {
-            if id > 2 { try await Task.sleep(for: .milliseconds(200)) }
-            _ = try await pg.query("update public.\(table) set name = 'b' where id = $1", id)
-        }
-        let watchdog = Task { try await Task.sleep(for: .seconds(30)); await subscriber.close() }
-        let received = try await collector.value
-        watchdog.cancel()
-        await subscriber.close()
+        // A long interval, so that the three commits after the first batch surely fall within one.
+        let (received, table, later) = try await Self.spacedCommits(
+            worker: WorkerProcess(name: "spacing"), rows: 10, arguments: ["--min-batch-interval-us", "3000000"],
+            first: { "update public.\($0) set name = 'a' where id = 1" }, later: 2...4)
         let carrying = received.filter { !Set($0.keys).isDisjoint(with: later) }
         #expect(carrying.count == 1, "one batch for the three commits: \(received.map(\.keys))")
         #expect(received.first?.keys.contains("\(table):item:1") == true)
     }
 
     @Test func afterABusyBatchTheNextWaitsTheBusyInterval() async throws {
+        // No interval after small batches; a long one after a batch of 16 rows or more
+        // (20 rows in one statement).
+        let (received, table, later) = try await Self.spacedCommits(
+            worker: WorkerProcess(name: "busy"), rows: 40,
+            arguments: ["--min-batch-interval-us", "0", "--busy-batch-interval-us", "3000000"],
+            first: { "update public.\($0) set name = 'a' where id between 1 and 20" }, later: 30...32)
+        let carrying = received.filter { !Set($0.keys).isDisjoint(with: later) }
+        #expect(carrying.count == 1, "one batch for the three commits after the busy one: \(received.map(\.keys))")
+        #expect(Set(received.flatMap(\.keys)).isSuperset(of: (1...20).map { "\(table):item:\($0)" }))
+    }
+
+    /// Starts `worker` with `arguments` on a new table of `rows` rows, commits `first` and
+    /// waits until it is applied, then updates the rows `later` one by one, 200 ms apart
+    /// (each would be a batch of its own without an interval). Returns the L1 messages (no
+    /// heartbeats) up to the one that completes the `later` keys, the table, and those keys.
+    static func spacedCommits(worker: WorkerProcess, rows: Int, arguments: [String], first: (String) -> String,
+                              later: ClosedRange<Int>) async throws -> ([InvalidationMessage], String, [String]) {
         let pg = try await connectPostgres()
-        let table = try await Self.makeTable(pg, rows: 40)
-        let worker = WorkerProcess(name: "busy")
+        let table = try await Self.makeTable(pg, rows: rows)
         let subscriber = try await RedisSubscriber.subscribe(try RedisConfiguration(url: TestEnvironment.redisURL), channels: [worker.layout.channel])
         try await Self.registerAtHead(pg, worker)
-        // No interval after small batches; a long one after a batch of 16 rows or more.
-        try worker.start(extraArguments: ["--min-batch-interval-us", "0", "--busy-batch-interval-us", "3000000"])
+        try worker.start(extraArguments: arguments)
         defer { worker.stop() }
-        let later = ["\(table):item:30", "\(table):item:31", "\(table):item:32"]
+        let laterKeys = later.map { "\(table):item:\($0)" }
         let collector = Task {
             var messages: [InvalidationMessage] = []
             for try await message in subscriber.messages {
                 let decoded = try InvalidationMessage.decode(message.payload)
                 if decoded.isHeartbeat { continue }
                 messages.append(decoded)
-                if Set(messages.flatMap(\.keys)).isSuperset(of: later) { break }
+                if Set(messages.flatMap(\.keys)).isSuperset(of: laterKeys) { break }
             }
             return messages
         }
         try await Self.waitUntilLive(worker)
-        // 20 rows in one statement: a busy batch.
-        _ = try await pg.query("update public.\(table) set name = 'a' where id between 1 and 20")
-        try await eventually(timeout: .seconds(15), "the busy batch applied") {
+        _ = try await pg.query(first(table))
+        try await eventually(timeout: .seconds(15), "the first change applied") {
             try await Self.cursor(pg, worker.consumer) >= Self.maxSeq(pg)
         }
-        for id in 30...32 {
-            if id > 30 { try await Task.sleep(for: .milliseconds(200)) }
+        for id in later {
+            if id > later.lowerBound { try await Task.sleep(for: .milliseconds(200)) }
             _ = try await pg.query("update public.\(table) set name = 'b' where id = $1", id)
         }
         let watchdog = Task { try await Task.sleep(for: .seconds(30)); await subscriber.close() }
         let received = try await collector.value
         watchdog.cancel()
         await subscriber.close()
-        let carrying = received.filter { !Set($0.keys).isDisjoint(with: later) }
-        #expect(carrying.count == 1, "one batch for the three commits after the busy one: \(received.map(\.keys))")
-        #expect(Set(received.flatMap(\.keys)).isSuperset(of: (1...20).map { "\(table):item:\($0)" }))
+        return (received, table, laterKeys)
     }
 
     @Test func withoutWorkerReadTheAcknowledgementAndReadAreTwoStatements() async throws {
