@@ -507,17 +507,27 @@ public final class L2Cache: Sendable {
         seen.reserveCapacity(batch.plans.count)
         let reader = _ReaderReuse()
         var offset = 0
+        // Keys of a batch mostly share their prefixes: an entry whose generations equal the
+        // previous entry's shares its array instead of allocating one.
+        var scratch: [Int64] = []
+        var previous: [Int64]? = nil
         for (index, plan) in batch.plans.enumerated() {
             let count = plan.generationCount
-            var generations: [Int64] = []
-            generations.reserveCapacity(count)
+            scratch.removeAll(keepingCapacity: true)
             var complete = true
             for position in batch.generationPositions[offset..<offset + count] {
                 let generation = position < allGenerations.count ? allGenerations[position] : .min
                 if generation == .min { complete = false }
-                generations.append(generation == .min ? -1 : generation)
+                scratch.append(generation == .min ? -1 : generation)
             }
             offset += count
+            let generations: [Int64]
+            if let previous, previous == scratch {
+                generations = previous
+            } else {
+                generations = Array(scratch)
+                previous = generations
+            }
             var isRejected = false
             let lookup: L2Lookup<T> = interpret(valueReplies[index], generations: generations, complete: complete, plan: plan,
                                                 rejected: &isRejected, seen: &seen, reader: reader)
