@@ -378,8 +378,10 @@ public final class L2Cache: Sendable {
                     return .stale
                 }
             }
-            let (payload, range) = try _Envelope.openPayloadInPlace(bytes, header: header, redisKey: plan.valueArgument.bytes,
-                                                                   protector: protector, maximumSize: configuration.maximumValueSize)
+            // Unprotected entries need only the key's checksum state, not the key.
+            let unprotected = if case .none = protector.mode { true } else { false }
+            let (payload, range) = try _Envelope.openPayloadInPlace(bytes, header: header, redisKey: unprotected ? [] : plan.valueArgument.bytes,
+                                                                   keyChecksum: plan.keyChecksum, protector: protector, maximumSize: configuration.maximumValueSize)
             // Authentic, but stamped for a different number of prefixes: not ours to trust.
             guard header.generationCount == current.count else { throw .forged }
             guard Self.decoder(for: header.codec, configured: codec) != nil else { throw .codecMismatch }
@@ -479,7 +481,9 @@ public final class L2Cache: Sendable {
         commands.appendArgument(Self.mget.bytes)
         var union = _GenerationUnion()
         for plan in plans {
-            commands.appendArgument(plan.valueArgument.bytes)
+            plan.wire.withUnsafeBytes {
+                commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: $0[_KeyPlan.valueWireStart..<plan.leaseWireStart]), count: 1)
+            }
             union.add(plan)
         }
         commands.append(union.mget)
@@ -503,17 +507,27 @@ public final class L2Cache: Sendable {
         seen.reserveCapacity(batch.plans.count)
         let reader = _ReaderReuse()
         var offset = 0
+        // Keys of a batch mostly share their prefixes: an entry whose generations equal the
+        // previous entry's shares its array instead of allocating one.
+        var scratch: [Int64] = []
+        var previous: [Int64]? = nil
         for (index, plan) in batch.plans.enumerated() {
-            let count = plan.generationArguments.count
-            var generations: [Int64] = []
-            generations.reserveCapacity(count)
+            let count = plan.generationCount
+            scratch.removeAll(keepingCapacity: true)
             var complete = true
             for position in batch.generationPositions[offset..<offset + count] {
                 let generation = position < allGenerations.count ? allGenerations[position] : .min
                 if generation == .min { complete = false }
-                generations.append(generation == .min ? -1 : generation)
+                scratch.append(generation == .min ? -1 : generation)
             }
             offset += count
+            let generations: [Int64]
+            if let previous, previous == scratch {
+                generations = previous
+            } else {
+                generations = Array(scratch)
+                previous = generations
+            }
             var isRejected = false
             let lookup: L2Lookup<T> = interpret(valueReplies[index], generations: generations, complete: complete, plan: plan,
                                                 rejected: &isRejected, seen: &seen, reader: reader)
@@ -566,16 +580,23 @@ public final class L2Cache: Sendable {
         batch.plans = try memo.plans(keys, layout: layout)
         batch.payloadStarts.reserveCapacity(entries.count + 1)
         if codecIsBinary {
-            // One writer and one buffer for the whole batch.
+            // One writer and one buffer for the whole batch; the values are read in place
+            // (through the buffer, not copied out of the array's tuples one by one).
             let writer = _BinaryWriter()
             batch.payloads.reserveCapacity(entries.count * 128)
-            for index in entries.indices {
-                batch.payloadStarts.append(batch.payloads.count)
-                do {
-                    try writer.append(entries[index].value, to: &batch.payloads)
-                } catch {
-                    throw L2Error(code: .encodingFailed, message: "cannot encode the value of '\(keys[index])' with codec \(codec.id): \(error)")
+            let failure: (Int, any Error)? = entries.withUnsafeBufferPointer { entries in
+                for index in entries.indices {
+                    batch.payloadStarts.append(batch.payloads.count)
+                    do {
+                        try writer.append(entries[index].value, to: &batch.payloads)
+                    } catch {
+                        return (index, error)
+                    }
                 }
+                return nil
+            }
+            if let (index, error) = failure {
+                throw L2Error(code: .encodingFailed, message: "cannot encode the value of '\(keys[index])' with codec \(codec.id): \(error)")
             }
         } else {
             for index in entries.indices {
@@ -603,30 +624,39 @@ public final class L2Cache: Sendable {
         // newer value; one that comes before is overwritten by the SET.
         commands.beginCommand(argumentCount: batch.pending.count + 1)
         commands.appendArgument(Self.del.bytes)
-        for index in batch.pending { commands.appendArgument(batch.plans[index].leaseArgument.bytes) }
-        let milliseconds = Self.milliseconds(ttl)
+        for index in batch.pending {
+            let plan = batch.plans[index]
+            plan.wire.withUnsafeBytes { commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: $0[plan.leaseWireStart..<plan.slotsWireStart]), count: 1) }
+        }
+        // `PX ttl`, the same for every entry: formatted once.
+        var expiry = RedisCommandBuffer()
+        expiry.beginCommand(argumentCount: 2)
+        expiry.appendArgument(Self.px.bytes)
+        expiry.appendArgument(Self.milliseconds(ttl))
+        let expiryArguments = expiry.bytes[expiry.bytes.firstIndex(of: UInt8(ascii: "$"))!...]
         let now = _Envelope.nowMilliseconds()
         var union = _GenerationUnion()
         // Array.withUnsafe… rethrow untyped errors: the error comes out as a value.
         let failure: L2Error? = batch.payloads.withUnsafeBytes { payloads in
             batch.generations.withUnsafeBufferPointer { generations in
-                for index in batch.pending {
-                    let plan = batch.plans[index]
-                    commands.beginCommand(argumentCount: 5)
-                    commands.appendArgument(Self.set.bytes)
-                    commands.appendArgument(plan.valueArgument.bytes)
-                    do throws(L2Error) {
-                        try appendEnvelope(plan, payload: UnsafeRawBufferPointer(rebasing: payloads[batch.payloadStarts[index]..<batch.payloadStarts[index + 1]]),
-                                           generations: UnsafeBufferPointer(rebasing: generations[batch.generationStarts[index]..<batch.generationStarts[index + 1]]),
-                                           now: now, to: &commands)
-                    } catch {
-                        return error
+                expiryArguments.withUnsafeBytes { expiryArguments in
+                    for index in batch.pending {
+                        let plan = batch.plans[index]
+                        commands.beginCommand(argumentCount: 5)
+                        // `SET` and the value key.
+                        plan.wire.withUnsafeBytes { commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: $0[..<plan.leaseWireStart]), count: 2) }
+                        do throws(L2Error) {
+                            try appendEnvelope(plan, payload: UnsafeRawBufferPointer(rebasing: payloads[batch.payloadStarts[index]..<batch.payloadStarts[index + 1]]),
+                                               generations: UnsafeBufferPointer(rebasing: generations[batch.generationStarts[index]..<batch.generationStarts[index + 1]]),
+                                               now: now, to: &commands)
+                        } catch {
+                            return error
+                        }
+                        commands.appendFormattedArguments(expiryArguments, count: 2)
+                        union.add(plan)
                     }
-                    commands.appendArgument(Self.px.bytes)
-                    commands.appendArgument(milliseconds)
-                    union.add(plan)
+                    return nil
                 }
-                return nil
             }
         }
         if let failure { throw failure }
@@ -647,6 +677,14 @@ public final class L2Cache: Sendable {
         guard length <= configuration.maximumValueSize else { throw valueTooLarge(plan, length) }
         let codec = codec.id
         let protector = protector
+        if case .none = protector.mode {
+            let keyChecksum = plan.keyChecksum
+            commands.appendArgument(length: length) { out in
+                _Envelope.write(payload: payload, codec: codec, generations: generations, writtenAtMilliseconds: now,
+                                keyChecksum: keyChecksum, to: out)
+            }
+            return
+        }
         let redisKey = plan.valueArgument.bytes
         commands.appendArgument(length: length) { out in
             _Envelope.append(payload: payload, codec: codec, generations: generations, writtenAtMilliseconds: now,
@@ -868,28 +906,32 @@ struct _GenerationUnion {
     private static let linearLimit = 32
 
     mutating func add(_ plan: _KeyPlan) {
-        // By index, not by enumerating the arguments: a known key's argument (its bytes, on
-        // the heap) is not touched at all.
-        let slots = plan.slots
+        // By index, with the slots from the plan's wire (which the batch reads anyway): a
+        // known key's generation arguments (on the heap) are not touched at all.
         let epoch = plan.epoch
-        let slotCount = slots.count
-        for slotIndex in 0..<plan.generationArguments.count {
-            let identity = slotIndex < slotCount ? epoch << 32 | slots[slotIndex] : -1
-            if identity >= 0 {
-                if identities.count > Self.linearLimit && index.isEmpty {
-                    for (position, known) in identities.enumerated() where known >= 0 && index[known] == nil {
-                        index[known] = position
-                    }
-                }
-                if let known = index.isEmpty ? identities.firstIndex(of: identity) : index[identity] {
-                    positions.append(known)
-                    continue
-                }
-                if !index.isEmpty { index[identity] = identities.count }
+        plan.wire.withUnsafeBytes { wire in
+            let slotCount = plan.slotCount
+            for slotIndex in 0..<plan.generationCount {
+                add(plan, slotIndex, identity: slotIndex < slotCount ? epoch << 32 | plan.slot(slotIndex, in: wire) : -1)
             }
-            positions.append(identities.count)
-            identities.append(identity)
-            mget.append(plan.generationArguments[slotIndex])
         }
+    }
+
+    private mutating func add(_ plan: _KeyPlan, _ slotIndex: Int, identity: Int) {
+        if identity >= 0 {
+            if identities.count > Self.linearLimit && index.isEmpty {
+                for (position, known) in identities.enumerated() where known >= 0 && index[known] == nil {
+                    index[known] = position
+                }
+            }
+            if let known = index.isEmpty ? identities.firstIndex(of: identity) : index[identity] {
+                positions.append(known)
+                return
+            }
+            if !index.isEmpty { index[identity] = identities.count }
+        }
+        positions.append(identities.count)
+        identities.append(identity)
+        mget.append(plan.generationArguments[slotIndex])
     }
 }

@@ -157,6 +157,38 @@ enum _Envelope {
         }
     }
 
+    /// Writes the entry of an uncompressed payload without protection (`.none`) into `out`
+    /// (exactly ``inPlaceLength`` bytes): what ``encode`` returns for it, byte for byte,
+    /// the checksum continued from the key's ``keyChecksum(redisKey:)``.
+    static func write(
+        payload: UnsafeRawBufferPointer, codec: UInt8, generations: UnsafeBufferPointer<Int64>, writtenAtMilliseconds: Int64,
+        keyChecksum: UInt32, to out: UnsafeMutableRawBufferPointer
+    ) {
+        let headerLength = headerLength(generations: generations.count)
+        precondition(out.count == headerLength + payload.count + 4, "an in-place entry of the wrong size")
+        let base = out.baseAddress!
+        base.storeBytes(of: magic, as: UInt8.self)
+        base.storeBytes(of: version, toByteOffset: 1, as: UInt8.self)
+        base.storeBytes(of: 0, toByteOffset: 2, as: UInt8.self)       // flags
+        base.storeBytes(of: codec, toByteOffset: 3, as: UInt8.self)
+        base.storeBytes(of: 0, toByteOffset: 4, as: UInt8.self)       // key id
+        base.storeBytes(of: UInt8(generations.count), toByteOffset: 5, as: UInt8.self)
+        var offset = 6
+        for generation in generations {
+            base.storeBytes(of: generation.bigEndian, toByteOffset: offset, as: Int64.self)
+            offset += 8
+        }
+        base.storeBytes(of: writtenAtMilliseconds.bigEndian, toByteOffset: offset, as: Int64.self)
+        base.storeBytes(of: UInt32(payload.count).bigEndian, toByteOffset: offset + 8, as: UInt32.self)
+        offset += 12
+        if let source = payload.baseAddress, payload.count > 0 {
+            (base + offset).copyMemory(from: source, byteCount: payload.count)
+        }
+        offset += payload.count
+        let crc = checksum(keyChecksum: keyChecksum, UnsafeRawBufferPointer(start: base, count: offset))
+        base.storeBytes(of: crc.bigEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
     // MARK: Decoding
 
     /// Parses the fixed header; checks magic, version and lengths only.
@@ -183,7 +215,7 @@ enum _Envelope {
 
     /// As ``openPayload``, without copying a plain payload: the payload is `bytes[range]`
     /// of the returned array (the entry itself when neither compressed nor encrypted).
-    static func openPayloadInPlace(_ bytes: [UInt8], header: Header, redisKey: [UInt8], protector: _Protector,
+    static func openPayloadInPlace(_ bytes: [UInt8], header: Header, redisKey: [UInt8], keyChecksum: UInt32? = nil, protector: _Protector,
                                    maximumSize: Int) throws(Rejection) -> (bytes: [UInt8], range: Range<Int>) {
         let known = flagLZ4 | flagHMAC | flagAESGCM
         guard header.flags & ~known == 0 else { throw .unknownVersion }
@@ -198,7 +230,11 @@ enum _Envelope {
             guard !hmac, !gcm, header.keyID == 0 else { throw .protectionMismatch }
             guard bytes.count >= header.bodyStart + 4 else { throw .truncated }
             let end = bytes.count - 4
-            guard checksum(redisKey: redisKey, bytes[..<end]) == readUInt32(bytes, at: end) else { throw .checksum }
+            let computed = bytes.withUnsafeBytes { all in
+                let data = UnsafeRawBufferPointer(rebasing: all[..<end])
+                return keyChecksum.map { checksum(keyChecksum: $0, data) } ?? checksum(redisKey: redisKey, data)
+            }
+            guard computed == readUInt32(bytes, at: end) else { throw .checksum }
             (body, range) = (bytes, header.bodyStart..<end)
         case .hmac:
             guard hmac else { throw .protectionMismatch }
@@ -287,13 +323,27 @@ enum _Envelope {
 
     /// CRC32C of `len(redisKey) ‖ redisKey ‖ data` (`redisKey` as UTF-8 bytes).
     static func checksum(redisKey: UnsafeRawBufferPointer, _ data: UnsafeRawBufferPointer) -> UInt32 {
+        checksum(keyChecksum: keyChecksum(redisKey: redisKey), data)
+    }
+
+    /// The same checksum, continued from ``keyChecksum(redisKey:)`` of the key.
+    @inline(__always)
+    static func checksum(keyChecksum: UInt32, _ data: UnsafeRawBufferPointer) -> UInt32 {
+        ~_CRC32C.update(keyChecksum, data)
+    }
+
+    /// The CRC32C state (not finalized) after `len(redisKey) ‖ redisKey`: what every
+    /// checksum of an entry of that key starts with, so a key plan computes it once.
+    static func keyChecksum(redisKey: UnsafeRawBufferPointer) -> UInt32 {
         let length = UInt32(redisKey.count)
         let lengthBytes: (UInt8, UInt8, UInt8, UInt8) = (UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16),
                                                          UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length))
-        var crc: UInt32 = withUnsafeBytes(of: lengthBytes) { _CRC32C.update(~0, $0) }
-        crc = _CRC32C.update(crc, redisKey)
-        crc = _CRC32C.update(crc, data)
-        return ~crc
+        let crc: UInt32 = withUnsafeBytes(of: lengthBytes) { _CRC32C.update(~0, $0) }
+        return _CRC32C.update(crc, redisKey)
+    }
+
+    static func keyChecksum(redisKey: [UInt8]) -> UInt32 {
+        redisKey.withUnsafeBytes { keyChecksum(redisKey: $0) }
     }
 
     static func authenticationCode(redisKey: [UInt8], _ data: ArraySlice<UInt8>, key: SymmetricKey) -> [UInt8] {

@@ -20,6 +20,19 @@ final class _KeyPlan: Sendable {
     let readCommands: [[RedisArgument]]
     /// `DEL lease`, the first command of a plain write.
     let leaseDelete: [RedisArgument]
+    /// What a batch sends for this key, formatted as RESP arguments once, in one array (a
+    /// batch touches one allocation per key): `SET`, the value key (from
+    /// ``valueWireStart``), the lease key (from ``leaseWireStart``), then ``slots`` as
+    /// little-endian `UInt32`s (from ``slotsWireStart``, when the plan has slots).
+    let wire: [UInt8]
+    let leaseWireStart: Int
+    let slotsWireStart: Int
+    /// `generationKeys.count`, without touching that array.
+    let generationCount: Int
+    /// The CRC32C state (not finalized) after `len(valueKey) ‖ valueKey`: an entry's
+    /// checksum (docs/l2.md, "Envelope") continues from it over the header and payload.
+    let keyChecksum: UInt32
+    static let valueWireStart = 9   // after `$3 CRLF SET CRLF`
 
     init(key: String, valueKey: String, leaseKey: String, generationKeys: [String], valueArgument: RedisArgument,
          leaseArgument: RedisArgument, generationArguments: [RedisArgument], slots: [Int] = [], epoch: Int = -1) {
@@ -34,7 +47,26 @@ final class _KeyPlan: Sendable {
         self.epoch = epoch
         readCommands = [[RedisArgument("GET"), valueArgument], [RedisArgument("MGET")] + generationArguments]
         leaseDelete = [RedisArgument("DEL"), leaseArgument]
+        var wire = RedisCommandBuffer.formatArgument(Array("SET".utf8))
+        assert(wire.count == Self.valueWireStart)
+        wire += RedisCommandBuffer.formatArgument(valueArgument.bytes)
+        leaseWireStart = wire.count
+        wire += RedisCommandBuffer.formatArgument(leaseArgument.bytes)
+        slotsWireStart = wire.count
+        for slot in slots { withUnsafeBytes(of: UInt32(truncatingIfNeeded: slot).littleEndian) { wire.append(contentsOf: $0) } }
+        self.wire = wire
+        generationCount = generationKeys.count
+        keyChecksum = _Envelope.keyChecksum(redisKey: valueArgument.bytes)
     }
+
+    /// Slot `index` (`< slots.count`) from the plan's ``wire``, given as `wire`.
+    @inline(__always)
+    func slot(_ index: Int, in wire: UnsafeRawBufferPointer) -> Int {
+        Int(UInt32(littleEndian: wire.loadUnaligned(fromByteOffset: slotsWireStart + 4 * index, as: UInt32.self)))
+    }
+
+    /// The number of slots (0 or ``generationCount``), from the wire's length.
+    var slotCount: Int { (wire.count - slotsWireStart) / 4 }
 
     /// The same plan with its memo slots.
     func with(slots: [Int], epoch: Int) -> _KeyPlan {
@@ -217,7 +249,9 @@ final class _KeyMemo: Sendable {
             for plan in plans {
                 starts.append(generations.count)
                 if plan.epoch == state.epoch {
-                    for slot in plan.slots { generations.append(state.generations[slot]) }
+                    plan.wire.withUnsafeBytes { wire in
+                        for index in 0..<plan.generationCount { generations.append(state.generations[plan.slot(index, in: wire)]) }
+                    }
                 } else {
                     for key in plan.generationKeys { generations.append(state.slots[key].map { state.generations[$0] } ?? 0) }
                 }
@@ -238,7 +272,7 @@ final class _KeyMemo: Sendable {
 
     /// Records generations read from Redis (negative = unparsable, ignored).
     func remember(_ plan: _KeyPlan, _ generations: [Int64]) {
-        guard generations.count == plan.generationKeys.count else { return }
+        guard generations.count == plan.generationCount else { return }
         state.withLock { state in Self.remember(plan, generations, &state) }
     }
 
@@ -246,7 +280,7 @@ final class _KeyMemo: Sendable {
     func remember(_ seen: [(_KeyPlan, [Int64])]) {
         guard !seen.isEmpty else { return }
         state.withLock { state in
-            for (plan, generations) in seen where generations.count == plan.generationKeys.count {
+            for (plan, generations) in seen where generations.count == plan.generationCount {
                 Self.remember(plan, generations, &state)
             }
         }
@@ -254,7 +288,13 @@ final class _KeyMemo: Sendable {
 
     private static func remember<C: Collection<Int64>>(_ plan: _KeyPlan, _ generations: C, _ state: inout State) {
         if plan.epoch == state.epoch {
-            for (slot, generation) in zip(plan.slots, generations) where generation >= 0 { state.generations[slot] = generation }
+            plan.wire.withUnsafeBytes { wire in
+                var index = 0
+                for generation in generations {
+                    if generation >= 0 { state.generations[plan.slot(index, in: wire)] = generation }
+                    index += 1
+                }
+            }
             return
         }
         if state.slots.count + generations.count > Self.limit { state = State(epoch: state.epoch + 1) }

@@ -118,6 +118,75 @@ public struct RedisCommandBuffer: Sendable {
         missingArguments -= 1
     }
 
+    /// Appends `count` arguments of the current command that are already formatted as RESP
+    /// (each `$length CRLF bytes CRLF`, as ``formatArgument(_:)`` makes them), copied as they
+    /// are: for arguments sent again and again, such as a key's name, formatted once.
+    @inlinable
+    public mutating func appendFormattedArguments(_ formatted: UnsafeRawBufferPointer, count: Int) {
+        precondition(count >= 0 && count <= missingArguments,
+                     "RedisCommandBuffer: \(count) formatted argument(s) but the command needs \(missingArguments) more")
+        assert(Self.argumentCount(formatted) == count, "RedisCommandBuffer: the formatted bytes do not hold exactly \(count) argument(s)")
+        _bytes.append(contentsOf: formatted)
+        missingArguments -= count
+    }
+
+    /// How many whole arguments `formatted` holds (nil if it is not a run of them); for
+    /// checks in debug builds.
+    @usableFromInline
+    static func argumentCount(_ formatted: UnsafeRawBufferPointer) -> Int? {
+        var index = 0
+        var count = 0
+        while index < formatted.count {
+            guard formatted[index] == UInt8(ascii: "$") else { return nil }
+            var length = 0
+            index += 1
+            while index < formatted.count, formatted[index] >= 48, formatted[index] <= 57 {
+                length = length * 10 + Int(formatted[index] - 48)
+                index += 1
+            }
+            let end = index + 2 + length + 2
+            guard end <= formatted.count, formatted[index] == 13, formatted[end - 2] == 13, formatted[end - 1] == 10 else { return nil }
+            index = end
+            count += 1
+        }
+        return count
+    }
+
+    /// One argument formatted as RESP (`$length CRLF bytes CRLF`), for
+    /// ``appendFormattedArguments(_:count:)``.
+    public static func formatArgument(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 16)
+        out.append(UInt8(ascii: "$"))
+        appendDecimal(bytes.count, &out)
+        out.append(13)
+        out.append(10)
+        out.append(contentsOf: bytes)
+        out.append(13)
+        out.append(10)
+        return out
+    }
+
+    /// Appends one argument of exactly `length` bytes, which `body` writes into the memory
+    /// it is given (all of it; it starts zeroed).
+    @inlinable
+    public mutating func appendArgument(length: Int, writingInto body: (UnsafeMutableRawBufferPointer) -> Void) {
+        precondition(missingArguments > 0, "RedisCommandBuffer: an argument outside a command (call beginCommand first)")
+        precondition(length >= 0, "RedisCommandBuffer: a negative argument length")
+        let needed = _bytes.count + length + 24
+        if needed > _bytes.capacity { _bytes.reserveCapacity(Swift.max(needed, 2 * _bytes.capacity)) }   // grow geometrically
+        _bytes.append(UInt8(ascii: "$"))
+        Self.appendDecimal(length, &_bytes)
+        _bytes.append(13)
+        _bytes.append(10)
+        let start = _bytes.count
+        _bytes.append(contentsOf: repeatElement(0, count: length))
+        _bytes.withUnsafeMutableBytes { body(UnsafeMutableRawBufferPointer(rebasing: $0[start..<start + length])) }
+        _bytes.append(13)
+        _bytes.append(10)
+        missingArguments -= 1
+    }
+
     /// Removes every command, keeping the capacity.
     public mutating func removeAll() {
         _bytes.removeAll(keepingCapacity: true)

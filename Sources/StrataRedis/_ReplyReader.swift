@@ -185,6 +185,8 @@ struct _ReplyReader: ~Copyable {
         position = crlf + 2
         switch type {
         case UInt8(ascii: "+"):
+            // `OK`, the reply of every SET, without decoding it.
+            if crlf - lineStart == 2 && bytes[lineStart] == UInt8(ascii: "O") && bytes[lineStart + 1] == UInt8(ascii: "K") { return .status("OK") }
             return .status(String(decoding: UnsafeBufferPointer(start: bytes + lineStart, count: crlf - lineStart), as: UTF8.self))
         case UInt8(ascii: "-"):
             return .error(RedisError(serverReply: String(decoding: UnsafeBufferPointer(start: bytes + lineStart, count: crlf - lineStart), as: UTF8.self)))

@@ -167,6 +167,20 @@ struct L2BatchCodingTests {
                 }
                 #expect(out.count == 3 + length)
                 #expect(Array(out[3...]) == encoded, "round \(round)")
+                if case .none = protector.mode {
+                    // The unprotected entry written into raw memory, its checksum continued
+                    // from the key's checksum state (as a batch does with the key plan's).
+                    var raw = [UInt8](repeating: 0xEE, count: length)
+                    payload.withUnsafeBytes { payload in
+                        generations.withUnsafeBufferPointer { generations in
+                            raw.withUnsafeMutableBytes { out in
+                                _Envelope.write(payload: payload, codec: 3, generations: generations, writtenAtMilliseconds: now,
+                                                keyChecksum: _Envelope.keyChecksum(redisKey: key), to: out)
+                            }
+                        }
+                    }
+                    #expect(raw == encoded, "round \(round), written in place")
+                }
             }
         }
         // Compressed or encrypted entries are not written in place.

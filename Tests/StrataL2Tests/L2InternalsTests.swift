@@ -53,12 +53,44 @@ struct L2InternalsTests {
                 #expect(fast.generationKeys == LogicalKey.coveringPrefixes(of: key).map(layout.generationKey))
                 #expect(fast.valueArgument.bytes == Array(fast.valueKey.utf8) && fast.leaseArgument.bytes == Array(fast.leaseKey.utf8))
                 #expect(fast.generationArguments.map(\.bytes) == fast.generationKeys.map { Array($0.utf8) })
+                #expect(fast.generationCount == fast.generationKeys.count)
+                checkWire(fast)
             case (.failure(let fast), .failure(let slow)):
                 #expect(fast == slow, "\(key)")
             default:
                 Issue.record("fast and slow plans disagree for '\(key.prefix(40))': \(fast) vs \(slow)")
             }
         }
+    }
+
+    /// A plan's preformatted wire: `SET`, the value key and the lease key as RESP
+    /// arguments, then its slots; and its key checksum state.
+    func checkWire(_ plan: _KeyPlan, sourceLocation: SourceLocation = #_sourceLocation) {
+        func argument(_ bytes: [UInt8]) -> [UInt8] { Array("$\(bytes.count)\r\n".utf8) + bytes + [13, 10] }
+        let set = argument(Array("SET".utf8))
+        #expect(set.count == _KeyPlan.valueWireStart, sourceLocation: sourceLocation)
+        #expect(Array(plan.wire[..<plan.leaseWireStart]) == set + argument(plan.valueArgument.bytes), sourceLocation: sourceLocation)
+        #expect(Array(plan.wire[plan.leaseWireStart..<plan.slotsWireStart]) == argument(plan.leaseArgument.bytes), sourceLocation: sourceLocation)
+        #expect(plan.slotCount == plan.slots.count, sourceLocation: sourceLocation)
+        plan.wire.withUnsafeBytes { wire in
+            #expect((0..<plan.slotCount).map { plan.slot($0, in: wire) } == plan.slots, sourceLocation: sourceLocation)
+        }
+        let data: [UInt8] = [1, 2, 3, 250]
+        #expect(data.withUnsafeBytes { _Envelope.checksum(keyChecksum: plan.keyChecksum, $0) }
+                == _Envelope.checksum(redisKey: plan.valueArgument.bytes, data[...]), sourceLocation: sourceLocation)
+    }
+
+    @Test func memoizedPlansCarryTheirSlotsInTheWire() throws {
+        let layout = L2KeyLayout(namespace: "ns:")
+        let memo = _KeyMemo()
+        for key in ["a", "a:b", "a:b:c", "x:y:z:w", "a:b:d"] {
+            let plan = try memo.plan(key, layout: layout)
+            #expect(plan.slots.count == plan.generationCount && plan.epoch == 0)
+            checkWire(plan)
+        }
+        // Shared prefixes share slots.
+        let abc = try memo.plan("a:b:c", layout: layout), abd = try memo.plan("a:b:d", layout: layout)
+        #expect(abc.slots == abd.slots)
     }
 
     @Test func memoIsBoundedAndKeepsGenerations() throws {

@@ -33,6 +33,33 @@ struct CommandBufferTests {
         #expect(parts.count == 0 && parts.bytes.isEmpty)
     }
 
+    /// Arguments formatted once and copied, and arguments written into raw memory, give the
+    /// bytes of the plain calls.
+    @Test func preformattedAndRawArgumentsMatch() {
+        var plain = RedisCommandBuffer()
+        plain.append(["SET", "key:1", RedisArgument([0, 13, 10, 255]), "PX", 60_000])
+        plain.append(["DEL", "a", "", "c"])
+
+        let setAndKey = RedisCommandBuffer.formatArgument(Array("SET".utf8)) + RedisCommandBuffer.formatArgument(Array("key:1".utf8))
+        #expect(RedisCommandBuffer.formatArgument([]) == Array("$0\r\n\r\n".utf8))
+        var built = RedisCommandBuffer()
+        built.beginCommand(argumentCount: 5)
+        setAndKey.withUnsafeBytes { built.appendFormattedArguments($0, count: 2) }
+        built.appendArgument(length: 4) { (out: UnsafeMutableRawBufferPointer) in
+            #expect(out.count == 4 && out.allSatisfy { $0 == 0 })
+            out.copyBytes(from: [0, 13, 10, 255])
+        }
+        let expiry = RedisCommandBuffer.formatArgument(Array("PX".utf8)) + RedisCommandBuffer.formatArgument(Array("60000".utf8))
+        expiry.withUnsafeBytes { built.appendFormattedArguments($0, count: 2) }
+        #expect(built.isComplete)
+        built.beginCommand(argumentCount: 4)
+        built.appendArgument("DEL")
+        let rest = ["a", "", "c"].flatMap { RedisCommandBuffer.formatArgument(Array($0.utf8)) }
+        rest.withUnsafeBytes { built.appendFormattedArguments($0, count: 3) }
+        #expect(built.isComplete && built.count == 2)
+        #expect(built.bytes == plain.bytes)
+    }
+
     @Test func integersAreDecimalText() {
         for value: Int64 in [0, 9, 10, -1, -10, 1_234_567_890, .max, .min] {
             var buffer = RedisCommandBuffer()

@@ -5,13 +5,14 @@ import Foundation
 //
 //   l2-bench codec [--rounds 5]
 //   l2-bench sizes [--url redis://…] [--value struct|fast|bytes]  payload and stored sizes
-//   l2-bench MODE [--url redis://…] [--requests 100000] [--batch 16] [--value struct|fast|bytes]
+//   l2-bench MODE [--url redis://…] [--requests 100000] [--batch 16] [--value struct|fast|bytes] [--keys 1000]
 //     MODE: get-sync set-sync getmany-sync setmany-sync (blocking calls on one connection),
 //           get-async set-async getmany-async setmany-async (async calls, pool of one connection),
 //           raw-get-sync raw-getmget-sync (the client alone: GET; GET + MGET of the generations)
 //   prints: RESULT MODE-VALUE ops/s process-CPU-µs/op
 //   --value struct: a 6-field struct, 100-byte payload; fast: the same struct through the codec's
 //     fast path (L2BinaryCodable); bytes: a [UInt8] blob, 100-byte payload
+//   --keys: how many distinct keys the calls cycle through (redis-benchmark's -r; default 1000)
 
 signal(SIGPIPE, SIG_IGN)
 var mode = "codec"
@@ -25,6 +26,7 @@ while let argument = arguments.next() {
     case "--requests": redis.requests = Int(arguments.next() ?? "") ?? redis.requests
     case "--batch": redis.batch = Int(arguments.next() ?? "") ?? redis.batch
     case "--value": redis.valueKind = arguments.next() ?? redis.valueKind
+    case "--keys": redis.keyCount = max(1, Int(arguments.next() ?? "") ?? redis.keyCount)
     default: mode = argument
     }
 }
