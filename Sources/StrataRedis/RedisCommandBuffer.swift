@@ -101,6 +101,20 @@ public struct RedisCommandBuffer: Sendable {
     /// it is given (the buffer's bytes before them are not to be changed).
     @inlinable
     public mutating func appendArgument<E: Error>(length: Int, _ body: (inout [UInt8]) throws(E) -> Void) throws(E) {
+        beginArgument(length: length)
+        let start = _bytes.count
+        try body(&_bytes)
+        precondition(_bytes.count - start == length,
+                     "RedisCommandBuffer: an argument announced \(length) bytes but \(_bytes.count - start) were written")
+        _bytes.append(13)
+        _bytes.append(10)
+        missingArguments -= 1
+    }
+
+    /// Checks that the command takes another argument, makes room for `length` bytes and
+    /// writes the argument's `$length CRLF` header.
+    @inlinable
+    mutating func beginArgument(length: Int) {
         precondition(missingArguments > 0, "RedisCommandBuffer: an argument outside a command (call beginCommand first)")
         precondition(length >= 0, "RedisCommandBuffer: a negative argument length")
         let needed = _bytes.count + length + 24
@@ -109,13 +123,6 @@ public struct RedisCommandBuffer: Sendable {
         Self.appendDecimal(length, &_bytes)
         _bytes.append(13)
         _bytes.append(10)
-        let start = _bytes.count
-        try body(&_bytes)
-        precondition(_bytes.count - start == length,
-                     "RedisCommandBuffer: an argument announced \(length) bytes but \(_bytes.count - start) were written")
-        _bytes.append(13)
-        _bytes.append(10)
-        missingArguments -= 1
     }
 
     /// Appends `count` arguments of the current command that are already formatted as RESP
@@ -171,14 +178,7 @@ public struct RedisCommandBuffer: Sendable {
     /// it is given (all of it; it starts zeroed).
     @inlinable
     public mutating func appendArgument(length: Int, writingInto body: (UnsafeMutableRawBufferPointer) -> Void) {
-        precondition(missingArguments > 0, "RedisCommandBuffer: an argument outside a command (call beginCommand first)")
-        precondition(length >= 0, "RedisCommandBuffer: a negative argument length")
-        let needed = _bytes.count + length + 24
-        if needed > _bytes.capacity { _bytes.reserveCapacity(Swift.max(needed, 2 * _bytes.capacity)) }   // grow geometrically
-        _bytes.append(UInt8(ascii: "$"))
-        Self.appendDecimal(length, &_bytes)
-        _bytes.append(13)
-        _bytes.append(10)
+        beginArgument(length: length)
         let start = _bytes.count
         _bytes.append(contentsOf: repeatElement(0, count: length))
         _bytes.withUnsafeMutableBytes { body(UnsafeMutableRawBufferPointer(rebasing: $0[start..<start + length])) }
