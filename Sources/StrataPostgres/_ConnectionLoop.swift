@@ -48,8 +48,8 @@ final class _ConnectionLoop {
     private var inSession = false
     /// Notifications received during the session and not yet reported by a wait.
     private var sessionNotifications = 0
-    /// A blocking call of the session is the current request: its result lands here.
-    private var blockingActive = false
+    /// The result of the session's current (blocking) request; during a session every
+    /// request is one of its blocking calls.
     private var blockingResult: Result<_ResultBox?, any Error>?
 
     init(core: _ConnectionCore, logger: Logger) {
@@ -186,21 +186,9 @@ final class _ConnectionLoop {
             }
             if current == nil, core.state.withLock({ !$0.queue.isEmpty || $0.closeRequested }) { continue }
 
-            let events = Int16(POLLIN) | (needsFlush ? Int16(POLLOUT) : 0)
-            let outcome = wait(socket: PQsocket(conn), events: events, timeout: nil)
+            let outcome = waitForSocket(conn, timeout: nil)
             if outcome.woken { core.drainWakeups() }
-            if outcome.socketEvents & Int16(POLLOUT) != 0, needsFlush { flush() }
-            if outcome.socketEvents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 {
-                guard PQconsumeInput(conn) == 1 else {
-                    connectionLost()
-                    return
-                }
-                if needsFlush { flush() }
-            }
-            if outcome.socketEvents & Int16(POLLNVAL) != 0 {
-                connectionLost()
-                return
-            }
+            guard consume(outcome) else { return }
         }
     }
 
@@ -390,7 +378,9 @@ final class _ConnectionLoop {
         currentResult = nil
         currentError = nil
         cancelSent = false
-        if blockingActive {
+        if inSession {
+            // A blocking call of the session, whose caller is on this thread; the shared
+            // state's current request stays the session (its cancellation interrupts it).
             blockingResult = result
             return
         }
@@ -463,14 +453,9 @@ final class _ConnectionLoop {
     func runBlocking(_ kind: _Request.Kind) throws -> _ResultBox? {
         guard let conn else { throw lostError }
         if sessionInterrupted { throw CancellationError() }
-        let request = _Request(kind)
-        blockingActive = true
         blockingResult = nil
-        defer {
-            blockingActive = false
-            blockingResult = nil
-        }
-        start(request)
+        defer { blockingResult = nil }
+        start(_Request(kind))
         while true {
             if let result = blockingResult { return try result.get() }
             guard PQstatus(conn) != CONNECTION_BAD, processInput() else {
@@ -478,14 +463,13 @@ final class _ConnectionLoop {
                 throw lostError
             }
             if let result = blockingResult { return try result.get() }
-            let events = Int16(POLLIN) | (needsFlush ? Int16(POLLOUT) : 0)
-            let outcome = wait(socket: PQsocket(conn), events: events, timeout: nil)
+            let outcome = waitForSocket(conn, timeout: nil)
             if outcome.woken {
                 core.drainWakeups()
                 // Stop the statement rather than wait for it: the session is to end.
                 if sessionInterrupted, !cancelSent { sendCancel() }
             }
-            _ = try consume(outcome)
+            guard consume(outcome) else { throw lostError }
         }
     }
 
@@ -504,33 +488,37 @@ final class _ConnectionLoop {
             if sessionInterrupted { return false }
             let remaining = deadline - clock.now
             if remaining <= .zero { return false }
-            let events = Int16(POLLIN) | (needsFlush ? Int16(POLLOUT) : 0)
-            let outcome = wait(socket: PQsocket(conn), events: events, timeout: remaining)
+            let outcome = waitForSocket(conn, timeout: remaining)
             if outcome.woken { core.drainWakeups() }
-            _ = try consume(outcome)
+            guard consume(outcome) else { throw lostError }
             deliverNotifications()
         }
     }
 
-    /// Handles the socket's events after a `wait`: flushes, reads input. Throws once the
-    /// connection is lost. Returns whether input was read.
-    private func consume(_ outcome: WaitOutcome) throws -> Bool {
-        guard let conn else { throw lostError }
+    /// Waits until the server socket is readable (or writable, while output is pending), the
+    /// wake-up pipe has a byte, or `timeout` passes.
+    private func waitForSocket(_ conn: OpaquePointer, timeout: Duration?) -> WaitOutcome {
+        let events = Int16(POLLIN) | (needsFlush ? Int16(POLLOUT) : 0)
+        return wait(socket: PQsocket(conn), events: events, timeout: timeout)
+    }
+
+    /// Handles the socket's events after a wait: flushes pending output, reads input.
+    /// Returns `false` once the connection is lost (``connectionLost()`` has run).
+    private func consume(_ outcome: WaitOutcome) -> Bool {
+        guard let conn else { return false }
         if outcome.socketEvents & Int16(POLLOUT) != 0, needsFlush { flush() }
-        var read = false
         if outcome.socketEvents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 {
             guard PQconsumeInput(conn) == 1 else {
                 connectionLost()
-                throw lostError
+                return false
             }
-            read = true
             if needsFlush { flush() }
         }
         if outcome.socketEvents & Int16(POLLNVAL) != 0 {
             connectionLost()
-            throw lostError
+            return false
         }
-        return read
+        return true
     }
 
     // MARK: - Errors and notices
