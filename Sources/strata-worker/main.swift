@@ -124,22 +124,21 @@ struct StrataWorkerCommand: AsyncParsableCommand {
     }
 
     private func nonNegative(_ flag: Int?, _ env: String?, _ what: String) throws -> Int? {
-        if let flag {
-            guard flag >= 0 else { throw ValidationError("the \(what) must not be negative, got \(flag)") }
-            return flag
-        }
-        guard let env else { return nil }
-        guard let value = Int(env), value >= 0 else { throw ValidationError("the \(what) must be a non-negative integer, got '\(env)'") }
-        return value
+        try integer(flag, env, what, minimum: 0, "non-negative")
     }
 
     private func positive(_ flag: Int?, _ env: String?, _ what: String) throws -> Int? {
+        try integer(flag, env, what, minimum: 1, "positive")
+    }
+
+    /// The flag, else the environment variable, checked to be at least `minimum`.
+    private func integer(_ flag: Int?, _ env: String?, _ what: String, minimum: Int, _ kind: String) throws -> Int? {
         if let flag {
-            guard flag > 0 else { throw ValidationError("the \(what) must be positive, got \(flag)") }
+            guard flag >= minimum else { throw ValidationError("the \(what) must be \(kind), got \(flag)") }
             return flag
         }
         guard let env else { return nil }
-        guard let value = Int(env), value > 0 else { throw ValidationError("the \(what) must be a positive integer, got '\(env)'") }
+        guard let value = Int(env), value >= minimum else { throw ValidationError("the \(what) must be a \(kind) integer, got '\(env)'") }
         return value
     }
 }
