@@ -53,7 +53,7 @@ public struct OutboxCursor: Sendable, Equatable {
 
     /// The bound recorded for an open gap's seq, nil if `seq` is not an open gap.
     public func gapBound(of seq: Int64) -> UInt64? {
-        gapRanges.first { $0.lo <= seq && seq <= $0.hi }?.bound
+        gapIndex(containing: seq).map { gapRanges[$0].bound }
     }
 
     /// Takes a read of the outbox: `seqs` are the visible rows returned (new rows above
@@ -104,9 +104,14 @@ public struct OutboxCursor: Sendable, Equatable {
         return advance()
     }
 
+    /// The index of the open gap range that holds `seq`.
+    private func gapIndex(containing seq: Int64) -> Int? {
+        gapRanges.firstIndex { $0.lo <= seq && seq <= $0.hi }
+    }
+
     /// Removes `seq` from the open gaps (it showed up).
     private mutating func cutGap(_ seq: Int64) {
-        guard let index = gapRanges.firstIndex(where: { $0.lo <= seq && seq <= $0.hi }) else { return }
+        guard let index = gapIndex(containing: seq) else { return }
         let gap = gapRanges[index]
         var pieces: [Gap] = []
         if gap.lo < seq { pieces.append(Gap(lo: gap.lo, hi: seq - 1, bound: gap.bound)) }
