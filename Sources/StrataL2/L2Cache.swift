@@ -629,11 +629,8 @@ public final class L2Cache: Sendable {
             plan.wire.withUnsafeBytes { commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: $0[plan.leaseWireStart..<plan.slotsWireStart]), count: 1) }
         }
         // `PX ttl`, the same for every entry: formatted once.
-        var expiry = RedisCommandBuffer()
-        expiry.beginCommand(argumentCount: 2)
-        expiry.appendArgument(Self.px.bytes)
-        expiry.appendArgument(Self.milliseconds(ttl))
-        let expiryArguments = expiry.bytes[expiry.bytes.firstIndex(of: UInt8(ascii: "$"))!...]
+        let expiryArguments = RedisCommandBuffer.formatArgument(Self.px.bytes)
+            + RedisCommandBuffer.formatArgument(Array(String(Self.milliseconds(ttl)).utf8))
         let now = _Envelope.nowMilliseconds()
         var union = _GenerationUnion()
         // Array.withUnsafe… rethrow untyped errors: the error comes out as a value.
