@@ -10,7 +10,8 @@ import Synchronization
 /// Cycle: connect → `LISTEN strata_wakeup` → catch up from the saved cursor → live
 /// (woken by NOTIFY, with a periodic poll as the safety net) → on any failure, close
 /// everything, back off, and start again from the in-memory cursor. The cursor is
-/// saved only after Redis applied a batch, so nothing is lost across crashes.
+/// saved only after Redis applied a batch, so nothing is lost across crashes. Applied
+/// rows are deleted from the outbox by a pruner on a connection of its own.
 ///
 /// ```swift
 /// let worker = InvalidationWorker(configuration: config, logger: logger)
@@ -30,6 +31,8 @@ public final class InvalidationWorker: Service {
     private struct Live {
         var connection: PostgresConnection?
         var stopping = false
+        /// This worker's consumer is in `strata.consumer_offsets`: the pruner may run.
+        var registered = false
     }
 
     public init(configuration: WorkerConfiguration, logger: Logger,
@@ -73,25 +76,72 @@ public final class InvalidationWorker: Service {
     public func run() async throws {
         var cursor: OutboxCursor? = nil
         var backoff = Backoff(initial: configuration.retryInitialDelay, maximum: configuration.retryMaximumDelay)
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                do {
-                    try await session(cursor: &cursor, backoff: &backoff)
-                } catch {
-                    if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                    statistics?.recordFailure()
-                    let delay = backoff.next()
-                    logger.error("invalidation paused: \(error); retrying in \(delay.formatted) (cursor \(cursor.map { String($0.cursor) } ?? "not loaded"), nothing is lost)")
-                    try? await Task.sleep(for: delay)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.pruneLoop() }
+            await withGracefulShutdownHandler {
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    do {
+                        try await session(cursor: &cursor, backoff: &backoff)
+                    } catch {
+                        if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                        statistics?.recordFailure()
+                        let delay = backoff.next()
+                        logger.error("invalidation paused: \(error); retrying in \(delay.formatted) (cursor \(cursor.map { String($0.cursor) } ?? "not loaded"), nothing is lost)")
+                        try? await Task.sleep(for: delay)
+                    }
+                }
+            } onGracefulShutdown: {
+                self.live.withLock { live in
+                    live.stopping = true
+                    live.connection?.interruptBlockingSession()
                 }
             }
-        } onGracefulShutdown: {
-            self.live.withLock { live in
-                live.stopping = true
-                live.connection?.interruptBlockingSession()
-            }
+            group.cancelAll()
         }
         logger.info("stopped", metadata: ["cursor": "\(cursor.map { String($0.cursor) } ?? "-")"])
+    }
+
+    /// Deletes applied outbox rows (at or below every consumer's saved cursor) every
+    /// `pruneInterval`, in statements of at most `pruneBatchRows` rows, on a connection of
+    /// its own: a delete of tens of thousands of rows takes long enough (or may wait on a
+    /// lock) that, run between batches, it would delay the invalidations behind it.
+    ///
+    /// Its commits need not wait for the WAL flush: a prune only deletes rows below cursors
+    /// it saw committed, and those commits are earlier in the WAL than the prune's, so a
+    /// crash never keeps the prune and loses the cursor advance it relied on.
+    private func pruneLoop() async {
+        var connection: PostgresConnection?
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: configuration.pruneInterval) } catch { break }
+            // A worker that has not registered its consumer yet would prune by the others'
+            // cursors only; it starts at the slowest of them, so that is safe, but there is
+            // nothing of its own to prune before it has applied anything either.
+            guard live.withLock({ $0.registered }) else { continue }
+            do {
+                let pg: PostgresConnection
+                if let connection {
+                    pg = connection
+                } else {
+                    pg = try await PostgresConnection.connect(configuration.postgresURL, connectTimeout: configuration.connectTimeout, logger: logger)
+                    connection = pg
+                    _ = try await pg.query("set synchronous_commit = off")
+                }
+                let store = OutboxStore(connection: pg, consumer: configuration.consumer)
+                var pruned = 0
+                while !Task.isCancelled {
+                    let deleted = try await store.prune(limit: configuration.pruneBatchRows)
+                    pruned += deleted
+                    if deleted < configuration.pruneBatchRows { break }
+                }
+                if pruned > 0 { logger.debug("pruned \(pruned) applied outbox rows") }
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("outbox pruning failed: \(error); trying again in \(configuration.pruneInterval.formatted)")
+                await connection?.close()
+                connection = nil
+            }
+        }
+        await connection?.close()
     }
 
     /// One connected session; returns on graceful shutdown, throws on failure.
@@ -120,6 +170,7 @@ public final class InvalidationWorker: Service {
                 try await store.saveCursor(loaded.cursor)
                 cursor = loaded
             }
+            live.withLock { $0.registered = true }
             // From here on the worker's own writes (cursor advances, pruning) commit without
             // waiting for the WAL flush: one write transaction per batch would otherwise double
             // the server's flushes under a steady stream of small commits. Losing the newest
@@ -183,7 +234,6 @@ public final class InvalidationWorker: Service {
         let clock = ContinuousClock()
         var messageSeq: UInt64 = 0
         var lastPublish = clock.now
-        var lastPrune = clock.now
         var recheck = configuration.inFlightRecheck
         var caughtUp = false
         var notBefore: ContinuousClock.Instant?
@@ -237,11 +287,6 @@ public final class InvalidationWorker: Service {
             if state.unsaved && clock.now - lastSave >= configuration.cursorSaveInterval { try saveCursor() }
             state.backoff.reset()
 
-            if clock.now - lastPrune >= configuration.pruneInterval {
-                lastPrune = clock.now
-                let pruned = try store.prune(limit: 50_000, in: session)
-                if pruned > 0 { logger.debug("pruned \(pruned) applied outbox rows") }
-            }
             if clock.now - lastPublish >= configuration.heartbeatInterval {
                 messageSeq += 1
                 try invalidator.publish(InvalidationMessage(epoch: epoch, seq: messageSeq, through: state.cursor.cursor, keys: [], prefixes: []))

@@ -188,8 +188,8 @@ public struct OutboxStore: Sendable {
     }
 
     /// Deletes applied rows (at or below every consumer's cursor), at most `limit` at a time.
-    func prune(limit: Int, in session: PostgresBlockingSession) throws -> Int {
-        let rows = try session.query(
+    func prune(limit: Int) async throws -> Int {
+        let rows = try await connection.query(
             """
             delete from strata.change_log where seq in (
                 select seq from strata.change_log

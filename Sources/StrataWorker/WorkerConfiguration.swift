@@ -43,8 +43,11 @@ public struct WorkerConfiguration: Sendable {
     public var inFlightRecheck: Duration = .milliseconds(1)
     /// Empty message on the channel when nothing was published for this long.
     public var heartbeatInterval: Duration = .seconds(1)
-    /// How often applied rows are deleted from the outbox.
+    /// How often applied rows are deleted from the outbox (on a connection of the pruner's
+    /// own, so that a long delete never holds up a batch).
     public var pruneInterval: Duration = .seconds(5)
+    /// Outbox rows per pruning statement (each its own transaction).
+    public var pruneBatchRows: Int = 10_000
     /// Backoff after a failure: first delay and cap.
     public var retryInitialDelay: Duration = .milliseconds(100)
     public var retryMaximumDelay: Duration = .seconds(5)

@@ -40,6 +40,9 @@ struct StrataWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("busy-batch-interval-us"), help: "Shortest time between the starts of two batches after a batch of at least 16 outbox rows (commits streaming in), in microseconds; 0: off (env STRATA_BUSY_BATCH_INTERVAL_US; default 4000).")
     var busyBatchIntervalUs: Int?
 
+    @Option(name: .customLong("prune-interval-ms"), help: "How often applied rows are deleted from the outbox, in milliseconds, on a connection of their own (env STRATA_PRUNE_INTERVAL_MS; default 5000).")
+    var pruneIntervalMs: Int?
+
     @Option(help: "Heartbeat interval on the L1 channel in milliseconds (env STRATA_HEARTBEAT_MS; default 1000).")
     var heartbeatMs: Int?
 
@@ -90,6 +93,7 @@ struct StrataWorkerCommand: AsyncParsableCommand {
             config.busyBatchInterval = .microseconds(n)
         }
         if let n = try positive(heartbeatMs, env["STRATA_HEARTBEAT_MS"], "heartbeat interval") { config.heartbeatInterval = .milliseconds(n) }
+        if let n = try positive(pruneIntervalMs, env["STRATA_PRUNE_INTERVAL_MS"], "prune interval") { config.pruneInterval = .milliseconds(n) }
         if noRefresh {
             config.refreshEnabled = false
         } else if let value = env["STRATA_REFRESH"]?.lowercased(), !value.isEmpty {

@@ -345,6 +345,51 @@ import Testing
         #expect(Set(received.flatMap(\.keys)).isSuperset(of: (1...20).map { "\(table):item:\($0)" }))
     }
 
+    @Test func aPruneWaitingOnALockDoesNotHoldUpInvalidations() async throws {
+        // Applied rows are deleted on a connection of the pruner's own: a prune stuck on a
+        // lock (a row lock on an applied outbox row) leaves the batches running.
+        let servers = try ScratchServers(name: "prune")
+        defer { servers.stop() }
+        let pg = try await PostgresConnection.connect(servers.postgresURL)
+        let table = try await Self.makeTable(pg)
+        let worker = WorkerProcess(name: "prune")
+        // A second consumer holds pruning back until the row lock below is in place.
+        _ = try await pg.query("insert into strata.consumer_offsets(consumer, last_seq) values ('hold', 0)")
+        try await Self.registerAtHead(pg, worker)
+        try worker.start(extraArguments: ["--prune-interval-ms", "100"], postgresURL: servers.postgresURL, redisURL: servers.redisURL)
+        defer { worker.stop() }
+        let redis = try await RedisConnection.connect(try RedisConfiguration(url: servers.redisURL))
+        try await Self.waitUntilLive(worker)
+        _ = try await pg.query("update public.\(table) set name = 'a' where id = 1")
+        let first = try await Self.maxSeq(pg)
+        try await eventually("the first change applied") { try await Self.cursor(pg, worker.consumer) >= first }
+
+        let locker = try await PostgresConnection.connect(servers.postgresURL)
+        try await locker.execute("begin")
+        _ = try await locker.query("select seq from strata.change_log where seq = $1 for update", first)
+        _ = try await pg.query("update strata.consumer_offsets set last_seq = $1 where consumer = 'hold'", first)
+        try await eventually("the pruner's delete waits on the row lock") {
+            let rows = try await pg.query("""
+                select count(*) from pg_stat_activity
+                 where pid <> pg_backend_pid() and wait_event_type = 'Lock' and query like '%delete from strata.change_log%'
+                """)
+            return try rows.first?.decode(Int64.self, at: 0) == 1
+        }
+        let key = worker.layout.valueKey("\(table):item:2")
+        try await redis.set(key)
+        _ = try await pg.query("update public.\(table) set name = 'b' where id = 2")
+        try await eventually("the key deleted while the pruner waits") { try await !redis.exists(key) }
+
+        try await locker.execute("rollback")
+        try await eventually("the applied rows pruned once the lock is gone") {
+            let rows = try await pg.query("select count(*) from strata.change_log where seq <= $1", first)
+            return try rows.first?.decode(Int64.self, at: 0) == 0
+        }
+        await locker.close()
+        await redis.close()
+        await pg.close()
+    }
+
     /// Starts `worker` with `arguments` on a new table of `rows` rows, commits `first` and
     /// waits until it is applied, then updates the rows `later` one by one, 200 ms apart
     /// (each would be a batch of its own without an interval). Returns the L1 messages (no
