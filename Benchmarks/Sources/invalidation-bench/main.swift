@@ -2,11 +2,13 @@
 // strata-worker started by this program.
 //
 //   swift run -c release --package-path Benchmarks invalidation-bench [--rate 500] [--seconds 10] [--drain 100000]
+//       [--load-clients 0]
 //
 // Latency: commits at a fixed rate update one watched row each; for each commit, the
 // time from COMMIT returning to the L1 message naming its key arriving on the channel
 // (the worker publishes in the same pipeline right after the UNLINK, so the key is gone
-// by then). Throughput: the worker is stopped, N single-key changes are committed, the
+// by then). With --load-clients N, N more connections update other rows of the same table
+// as fast as they can meanwhile (latency while the worker drains a busy outbox). Throughput: the worker is stopped, N single-key changes are committed, the
 // worker is started and timed until its cursor passes them all.
 import Foundation
 import StrataCore
@@ -18,6 +20,7 @@ struct Options {
     var rate = 500
     var seconds = 10
     var drain = 100_000
+    var loadClients = 0
     var pgURL = ProcessInfo.processInfo.environment["STRATA_PG_URL"] ?? "postgresql://postgres@127.0.0.1:55432/strata"
     var redisURL = ProcessInfo.processInfo.environment["STRATA_REDIS_URL"] ?? "redis://127.0.0.1:56379"
     var worker = ProcessInfo.processInfo.environment["STRATA_WORKER_BIN"] ?? "../.build/release/strata-worker"
@@ -30,6 +33,7 @@ struct Options {
             case "--seconds": seconds = Int(args.next() ?? "") ?? seconds
             case "--drain": drain = Int(args.next() ?? "") ?? drain
             case "--worker": worker = args.next() ?? worker
+            case "--load-clients": loadClients = Int(args.next() ?? "") ?? loadClients
             default: fatalError("unknown argument \(arg)")
             }
         }
@@ -43,6 +47,53 @@ func startWorker(_ options: Options, consumer: String, namespace: String) throws
                          "--consumer", consumer, "--namespace", namespace, "--log-level", "warning"]
     try process.run()
     return process
+}
+
+/// Connections updating random rows above id 100,000 of the latency table, each in a
+/// blocking session on its connection's own thread (not on the cooperative pool, where they
+/// would delay the timed commits and the subscriber's tasks), until `stop`.
+final class Load: Sendable {
+    let connections: [PostgresConnection]
+    let sessions: [Task<Int, any Error>]
+    let flag: Stop
+    let started = ContinuousClock.now
+
+    final class Stop: Sendable { let done = Atomic<Bool>(false) }
+
+    private init(connections: [PostgresConnection], sessions: [Task<Int, any Error>], stop: Stop) {
+        self.connections = connections
+        self.sessions = sessions
+        self.flag = stop
+    }
+
+    static func start(_ options: Options) async throws -> Load {
+        var connections: [PostgresConnection] = []
+        for _ in 0..<options.loadClients { connections.append(try await PostgresConnection.connect(options.pgURL)) }
+        let stop = Stop()
+        let sessions = connections.map { connection in
+            Task {
+                try await connection.withBlockingSession { session in
+                    var commits = 0
+                    while !stop.done.load(ordering: .relaxed) && !session.isInterrupted {
+                        _ = try session.preparedQuery("update public.bench_latency set v = v + 1 where id = $1", Int64.random(in: 100_001...200_000))
+                        commits += 1
+                    }
+                    return commits
+                }
+            }
+        }
+        return Load(connections: connections, sessions: sessions, stop: stop)
+    }
+
+    /// Stops the writers; their commits per second.
+    func stop() async throws -> Double {
+        flag.done.store(true, ordering: .relaxed)
+        var commits = 0
+        for session in sessions { commits += try await session.value }
+        let seconds = (ContinuousClock.now - started).seconds
+        for connection in connections { await connection.close() }
+        return Double(commits) / seconds
+    }
 }
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
@@ -60,7 +111,7 @@ struct InvalidationBench {
         try await pg.execute("""
             drop table if exists public.bench_latency;
             create table public.bench_latency (id bigint primary key, v bigint not null default 0);
-            insert into public.bench_latency select g from generate_series(1, 100000) g;
+            insert into public.bench_latency select g from generate_series(1, 2 * 100000) g;
             select strata.watch('public.bench_latency', array['lat:item:{id}']);
             """)
         let namespace = "bench\(UInt16.random(in: 0...UInt16.max)):"
@@ -98,6 +149,9 @@ struct InvalidationBench {
         try await Task.sleep(for: .milliseconds(200))
         arrivals.withLock { $0.removeAll() }
         let total = options.rate * options.seconds
+        // Background writers on ids above 100,000: the timed commits use ids up to 100,000,
+        // so no background commit names a timed key first.
+        let load = options.loadClients > 0 ? try await Load.start(options) : nil
         var commits: [(String, ContinuousClock.Instant)] = []
         commits.reserveCapacity(total)
         let interval = Duration.seconds(1) / options.rate
@@ -110,6 +164,8 @@ struct InvalidationBench {
             commits.append(("lat:item:\(id)", clock.now))
         }
         let achieved = Double(total) / (clock.now - start).seconds
+        var loadRate: Double?
+        if let load { loadRate = try await load.stop() }
         try await Task.sleep(for: .seconds(1))
         listener.cancel()
         await subscriber.close()
@@ -123,6 +179,9 @@ struct InvalidationBench {
         latencies.sort()
         print("invalidation latency, commit returned -> L1 message received (key already unlinked)")
         print("  commits: \(total) at \(fmt(achieved))/s (target \(options.rate)/s), messages missing: \(missing)")
+        if let loadRate {
+            print("  meanwhile \(options.loadClients) background writers: \(fmt(loadRate)) commits/s on other rows of the table")
+        }
         print("  p50 \(fmt(percentile(latencies, 50))) ms  p95 \(fmt(percentile(latencies, 95))) ms  p99 \(fmt(percentile(latencies, 99))) ms  max \(fmt(latencies.last ?? .nan)) ms")
 
         // --- throughput ----------------------------------------------------------------
