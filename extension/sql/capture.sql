@@ -61,6 +61,19 @@ SELECT keys[1] = 'doc:' || strata.escape_segment(repeat('k', 100000)) AS same_as
        length(keys[1]) AS key_length
   FROM strata.change_log;
 
+-- An UPDATE that leaves the template columns alone renders them once (OLD's keys are
+-- NEW's); a huge, TOASTed key column left alone still gives its one hashed key.
+SELECT reset_outbox();
+UPDATE docs SET body = 'edited' WHERE owner = 'o';
+SELECT op, cardinality(keys) AS nkeys,
+       keys[1] = 'doc:' || strata.escape_segment(repeat('k', 100000)) AS same_key, prefixes
+  FROM strata.change_log;
+
+-- A key column set to NULL still invalidates what the old value named.
+SELECT reset_outbox();
+UPDATE team_members SET team_id = NULL WHERE user_id = 5;
+SELECT * FROM outbox;
+
 -- The default template is '<table>:{pk...}' in primary key order.
 CREATE TABLE grants (resource_id uuid, grantee int, granted boolean, amount numeric,
                      PRIMARY KEY (grantee, resource_id));

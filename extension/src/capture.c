@@ -23,6 +23,7 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -254,6 +255,36 @@ render_tuple(StrataRules *r, HeapTuple tuple, TupleDesc desc, RowKeys *out)
 }
 
 /*
+ * Whether NEW renders exactly what OLD did: every column the templates read
+ * holds the same bytes in both rows (an UPDATE that leaves the key columns
+ * alone, the common case).  Equal bytes give equal output text, so OLD's
+ * keys are NEW's.  A value stored differently in the two (one of them
+ * TOASTed, say) only means rendering twice, as for a changed column.
+ */
+static bool
+same_template_columns(StrataRules *r, HeapTuple oldtup, HeapTuple newtup,
+					  TupleDesc desc)
+{
+	int			c;
+
+	for (c = 0; c < r->ncols; c++)
+	{
+		AttrNumber	attnum = r->attnums[c];
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		bool		oldnull;
+		bool		newnull;
+		Datum		oldval = heap_getattr(oldtup, attnum, desc, &oldnull);
+		Datum		newval = heap_getattr(newtup, attnum, desc, &newnull);
+
+		if (oldnull != newnull)
+			return false;
+		if (!oldnull && !datumIsEqual(oldval, newval, att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
+/*
  * Moves the entries of in not yet in the dedup set (nor earlier in the row)
  * to *out, as dedup strings in *dkeys.  Returns how many.
  */
@@ -341,7 +372,8 @@ capture_row(StrataRules *r, TableState *ts, TriggerData *td)
 	{
 		op = 'U';
 		render_tuple(r, td->tg_trigtuple, desc, &cand);	/* OLD */
-		render_tuple(r, td->tg_newtuple, desc, &cand);	/* NEW */
+		if (!same_template_columns(r, td->tg_trigtuple, td->tg_newtuple, desc))
+			render_tuple(r, td->tg_newtuple, desc, &cand);	/* NEW */
 	}
 	else
 	{
