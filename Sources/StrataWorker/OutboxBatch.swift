@@ -2,6 +2,7 @@ import StrataCore
 
 /// What a set of outbox rows asks the caches to drop, deduplicated.
 public struct OutboxBatch: Sendable, Equatable {
+    private static let colon = UInt8(ascii: ":")
     public var seqs: [Int64] = []
     public var keys: [String] = []
     public var prefixes: [String] = []
@@ -31,17 +32,29 @@ public struct OutboxBatch: Sendable, Equatable {
             keys = []
         } else {
             // A key `a:b:c` is covered by `a:*` or `a:b:*`: look its segment prefixes up
-            // (without the `*`) as substrings of the key, without building strings.
+            // (without the `*`) as substrings of the key, without building strings, and only
+            // at colons where a stem of that length exists (most keys need no lookup).
             var stems = Set<Substring>()
-            for prefix in seenPrefixes { stems.insert(prefix.dropLast()) }
+            var stemLengths: [Bool] = []    // stemLengths[n]: a stem of n UTF-8 bytes
+            for prefix in seenPrefixes {
+                let stem = prefix.dropLast()
+                stems.insert(stem)
+                let length = stem.utf8.count
+                if length >= stemLengths.count { stemLengths += repeatElement(false, count: length + 1 - stemLengths.count) }
+                stemLengths[length] = true
+            }
             var seenKeys = Set<String>()
             keys = keys.filter { key in
                 guard seenKeys.insert(key).inserted else { return false }
                 guard !stems.isEmpty else { return true }
-                var index = key.startIndex
-                while let colon = key[index...].firstIndex(of: ":") {
-                    index = key.index(after: colon)
-                    if stems.contains(key[..<index]) { return false }
+                let utf8 = key.utf8
+                var length = 0
+                for index in utf8.indices {
+                    length += 1
+                    guard length < stemLengths.count else { break }
+                    if utf8[index] == Self.colon, stemLengths[length], stems.contains(key[..<utf8.index(after: index)]) {
+                        return false
+                    }
                 }
                 return true
             }
