@@ -27,6 +27,17 @@ enum _ArrayLiteral {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// An unquoted, unescaped `NULL` in any case (as PostgreSQL reads it: ASCII letters only).
+    private static func isNull(_ element: ArraySlice<UInt8>) -> Bool {
+        guard element.count == 4 else { return false }
+        var index = element.startIndex
+        for letter in "null".utf8 {
+            guard element[index] | 0x20 == letter else { return false }
+            index += 1
+        }
+        return true
+    }
+
     /// Parses a one-dimensional array literal as PostgreSQL prints it. NULL elements are `nil`.
     static func parse(_ text: String) throws -> [String?] {
         let bytes = Array(text.utf8)
@@ -60,47 +71,59 @@ enum _ArrayLiteral {
                 }
                 if bytes[i] == quote {
                     i += 1
-                    var element: [UInt8] = []
-                    while true {
-                        guard i < end else { throw fail("unterminated quoted element") }
-                        let b = bytes[i]
-                        if b == backslash {
-                            guard i + 1 < end else { throw fail("dangling backslash") }
-                            element.append(bytes[i + 1])
-                            i += 2
-                        } else if b == quote {
-                            i += 1
-                            break
-                        } else {
-                            element.append(b)
-                            i += 1
-                        }
-                    }
-                    result.append(String(decoding: element, as: UTF8.self))
-                } else {
-                    var element: [UInt8] = []
-                    var escaped = false
-                    var lastSignificant = 0  // length up to the last escaped or non-space byte
-                    while i < end, bytes[i] != comma, bytes[i] != closeBrace {
-                        if bytes[i] == backslash {
-                            guard i + 1 < end else { throw fail("dangling backslash") }
-                            element.append(bytes[i + 1])
-                            escaped = true
-                            i += 2
-                            lastSignificant = element.count
-                        } else {
-                            element.append(bytes[i])
-                            if !isSpace(bytes[i]) { lastSignificant = element.count }
-                            i += 1
-                        }
-                    }
-                    element.removeLast(element.count - lastSignificant)
-                    if element.isEmpty && !escaped { throw fail("empty unquoted element") }
-                    let string = String(decoding: element, as: UTF8.self)
-                    if !escaped, string.count == 4, string.uppercased() == "NULL" {
-                        result.append(nil)
+                    // Most elements have no escapes: one String straight from the bytes.
+                    let start = i
+                    while i < end, bytes[i] != quote, bytes[i] != backslash { i += 1 }
+                    if i < end, bytes[i] == quote {
+                        result.append(String(decoding: bytes[start..<i], as: UTF8.self))
+                        i += 1
                     } else {
-                        result.append(string)
+                        var element = Array(bytes[start..<i])
+                        while true {
+                            guard i < end else { throw fail("unterminated quoted element") }
+                            let b = bytes[i]
+                            if b == backslash {
+                                guard i + 1 < end else { throw fail("dangling backslash") }
+                                element.append(bytes[i + 1])
+                                i += 2
+                            } else if b == quote {
+                                i += 1
+                                break
+                            } else {
+                                element.append(b)
+                                i += 1
+                            }
+                        }
+                        result.append(String(decoding: element, as: UTF8.self))
+                    }
+                } else {
+                    let start = i
+                    while i < end, bytes[i] != comma, bytes[i] != closeBrace, bytes[i] != backslash { i += 1 }
+                    // trailing whitespace is not part of an element (escaped whitespace is)
+                    var lastSignificant = i
+                    while lastSignificant > start, isSpace(bytes[lastSignificant - 1]) { lastSignificant -= 1 }
+                    if i == end || bytes[i] != backslash {
+                        if lastSignificant == start { throw fail("empty unquoted element") }
+                        let element = bytes[start..<lastSignificant]
+                        result.append(isNull(element) ? nil : String(decoding: element, as: UTF8.self))
+                    } else {
+                        var element = Array(bytes[start..<i])
+                        var significant = lastSignificant - start  // length up to the last escaped or non-space byte
+                        while i < end, bytes[i] != comma, bytes[i] != closeBrace {
+                            if bytes[i] == backslash {
+                                guard i + 1 < end else { throw fail("dangling backslash") }
+                                element.append(bytes[i + 1])
+                                i += 2
+                                significant = element.count
+                            } else {
+                                element.append(bytes[i])
+                                if !isSpace(bytes[i]) { significant = element.count }
+                                i += 1
+                            }
+                        }
+                        element.removeLast(element.count - significant)
+                        // an escaped NULL is the string "NULL", and an escape makes it non-empty
+                        result.append(String(decoding: element, as: UTF8.self))
                     }
                 }
                 skipSpace()

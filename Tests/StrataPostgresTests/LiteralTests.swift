@@ -20,6 +20,10 @@ struct LiteralTests {
         #expect(try _ArrayLiteral.parse("[0:1]={1,2}") == ["1", "2"])
         #expect(try _ArrayLiteral.parse("{}") == [])
         #expect(try _ArrayLiteral.parse(#"{\NULL}"#) == ["NULL"])
+        // unquoted: whitespace around is dropped unless escaped; NULL in any case is NULL
+        #expect(try _ArrayLiteral.parse(#"{ a b , NuLl ,b\ , c\,d ,"q\\x" , ünï }"#) == ["a b", nil, "b ", "c,d", "q\\x", "ünï"])
+        #expect(throws: (any Error).self) { try _ArrayLiteral.parse("{a,,b}") }
+        #expect(throws: (any Error).self) { try _ArrayLiteral.parse(#"{"a"x}"#) }
         #expect(throws: (any Error).self) { try _ArrayLiteral.parse("{{1,2},{3,4}}") }
         #expect(throws: (any Error).self) { try _ArrayLiteral.parse("{a") }
         #expect(throws: (any Error).self) { try _ArrayLiteral.parse("a}") }
