@@ -5,7 +5,12 @@
 #
 #   unpipelined: l2-bench get/set       vs  redis-benchmark -c 1 -t get,set -d SIZE
 #   batches:     l2-bench getMany/setMany of 16  vs  redis-benchmark -c 1 -P 16 -t get,set -d SIZE
+#                l2-bench setMany of 16          vs  redis-benchmark -c 1 -P 16 SET key:__rand_int__ VALUE PX TTL
 #
+# The second batch reference sends the write command the library sends for each entry
+# (SET with a PX TTL; VALUE is SIZE bytes, TTL the library's, same key range): Redis spends
+# more on SET … PX than on a plain SET, so setMany is reported against both, plain SET -P 16
+# (the issue's reference) and the same command.
 # SIZE is the stored size of the library's entry (envelope + 100-byte payload), so both
 # sides move the same bytes. A library get is GET value + MGET of the key's 3 prefix
 # generations in one round trip; a set is DEL lease + SET + MGET generations; getMany(16)
@@ -76,12 +81,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r _ payload size < <("$bin" sizes --url "$STRATA_REDIS_URL" --value bytes | grep '^SIZES')
-read -r _ struct_payload struct_size < <("$bin" sizes --url "$STRATA_REDIS_URL" --value struct | grep '^SIZES')
+read -r _ payload size ttl_ms < <("$bin" sizes --url "$STRATA_REDIS_URL" --value bytes | grep '^SIZES')
+[[ "$ttl_ms" =~ ^[1-9][0-9]*$ ]] || die "l2-bench sizes did not report the TTL (an older l2-bench? rebuild it)"
+read -r _ struct_payload struct_size _ < <("$bin" sizes --url "$STRATA_REDIS_URL" --value struct | grep '^SIZES')
 [ "$size" = "$struct_size" ] || log "note: blob and struct entries differ in size ($size vs $struct_size bytes)"
-read -r _ fast_payload fast_size < <("$bin" sizes --url "$STRATA_REDIS_URL" --value fast | grep '^SIZES')
+read -r _ fast_payload fast_size _ < <("$bin" sizes --url "$STRATA_REDIS_URL" --value fast | grep '^SIZES')
 [ "$struct_payload $struct_size" = "$fast_payload $fast_size" ] || die "the fast-path struct's entry differs from the Codable struct's ($fast_size vs $struct_size bytes)"
-log "entry: $payload-byte payload, $size bytes stored; Redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/') on port $STRATA_REDIS_PORT"
+log "entry: $payload-byte payload, $size bytes stored, PX $ttl_ms; Redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/') on port $STRATA_REDIS_PORT"
 
 mkdir -p "$STRATA_HOME"
 results="$(mktemp)"
@@ -91,6 +97,15 @@ reference() { # round label pipeline requests
     "${pin[@]}" redis-benchmark -h 127.0.0.1 -p "$STRATA_REDIS_PORT" -n "$4" -c 1 -P "$3" -t set,get -d "$size" -r "$keys" --csv \
         | sed -nE 's/^"(SET|GET)","([0-9.]+)".*/\1 \2/p' | while read -r test rps; do
             echo "$1 $2-$(tr 'A-Z' 'a-z' <<<"$test") $rps" >>"$results"
+        done
+}
+# The library's write command: SET with the same TTL, a value of the same size, the same key range.
+setpx_value="$(head -c "$size" /dev/zero | tr '\0' x)"
+reference_setpx() { # round label requests
+    "${pin[@]}" redis-benchmark -h 127.0.0.1 -p "$STRATA_REDIS_PORT" -n "$3" -c 1 -P 16 -r "$keys" --csv \
+        SET 'key:__rand_int__' "$setpx_value" PX "$ttl_ms" \
+        | sed -nE 's/^"SET [^"]*","([0-9.]+)".*/\1/p' | while read -r rps; do
+            echo "$1 $2 $rps" >>"$results"
         done
 }
 library() { # round requests mode...
@@ -110,11 +125,13 @@ for round in $(seq "$rounds"); do
         reference "$round" redis-benchmark 1 "$requests"
         library "$round" "$requests" get-sync set-sync get-async set-async
         reference "$round" redis-benchmark-P16 16 "$batch_requests"
+        reference_setpx "$round" redis-benchmark-P16-setpx "$batch_requests"
         library "$round" "$batch_requests" getmany-sync setmany-sync getmany-async setmany-async
     else
         library "$round" "$requests" get-sync set-sync get-async set-async
         reference "$round" redis-benchmark 1 "$requests"
         library "$round" "$batch_requests" getmany-sync setmany-sync getmany-async setmany-async
+        reference_setpx "$round" redis-benchmark-P16-setpx "$batch_requests"
         reference "$round" redis-benchmark-P16 16 "$batch_requests"
     fi
     echo "$round load $(cut -d' ' -f1 /proc/loadavg)" >>"$results"
@@ -123,9 +140,9 @@ load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$results" "$rounds" "$size" "$payload" "$requests" "$batch_requests" "$keys" "$load_after" "$pin_cpu" \
     "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
-    "$(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/')" <<'PY' | tee "$STRATA_HOME/bench-l2.md"
+    "$(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/')" "$ttl_ms" <<'PY' | tee "$STRATA_HOME/bench-l2.md"
 import sys, statistics, collections
-path, rounds, size, payload, requests, batch_requests, keys, load_after, pin_cpu, machine, redis_version = sys.argv[1:]
+path, rounds, size, payload, requests, batch_requests, keys, load_after, pin_cpu, machine, redis_version, ttl_ms = sys.argv[1:]
 ops = collections.defaultdict(dict)   # name -> round -> ops/s
 cpu = collections.defaultdict(list)   # name -> [µs/op]
 loads = []
@@ -146,13 +163,16 @@ rows = [
     ("setMany, 16 entries", "setmany-sync", "redis-benchmark-P16-set", "`SET`, `-P 16`"),
     ("getMany, 16 keys (async API)", "getmany-async", "redis-benchmark-P16-get", "`GET`, `-P 16`"),
     ("setMany, 16 entries (async API)", "setmany-async", "redis-benchmark-P16-set", "`SET`, `-P 16`"),
+    ("setMany, 16 entries", "setmany-sync", "redis-benchmark-P16-setpx", "`SET … PX`, `-P 16`"),
+    ("setMany, 16 entries (async API)", "setmany-async", "redis-benchmark-P16-setpx", "`SET … PX`, `-P 16`"),
 ]
 placement = "Redis and both clients on CPU " + pin_cpu + " (taskset)" if pin_cpu != "none" else "unpinned"
 print(f"Machine: {machine}; Redis {redis_version} on loopback TCP, no persistence; {placement}. Load average per round: "
       + ", ".join(f"{l:.1f}" for l in loads) + f"; after: {load_after}.")
 print(f"Command: `scripts/bench-l2.sh` (ROUNDS={rounds} REQUESTS={requests} BATCH_REQUESTS={batch_requests} KEYS={keys} PIN_CPU={pin_cpu}); "
       f"one connection on each side; entries of {size} bytes ({payload}-byte payload); ops/s are medians of {rounds} interleaved rounds, "
-      "ratios are the median (and range) of the per-round ratios library / redis-benchmark.")
+      "ratios are the median (and range) of the per-round ratios library / redis-benchmark. "
+      f"`SET … PX`: redis-benchmark sending the library's write command, `SET key:__rand_int__ <{size} bytes> PX {ttl_ms}`.")
 print()
 print("| operation (one connection) | redis-benchmark | ops/s | library, blob | ratio (range) | library, struct (Codable) | ratio (range) "
       "| library, struct (fast path) | ratio (range) | CPU µs/op blob / struct / fast |")

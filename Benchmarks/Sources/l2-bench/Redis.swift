@@ -13,6 +13,8 @@ struct RedisBench {
     /// codec's fast path (FastBenchValue, same bytes); `bytes`: a `[UInt8]` blob (redis-benchmark's `-d`).
     var valueKind = "struct"
     let ttl = Duration.seconds(3_600)
+    /// ``ttl`` as the `PX` argument the library sends (bench-l2.sh sends the same with redis-benchmark).
+    var ttlMilliseconds: Int64 { ttl.components.seconds * 1_000 }
 
     /// The benchmark value, padded so that the binary codec's payload is `payloadSize` bytes.
     static func value(payloadSize: Int = 100) throws -> BenchValue {

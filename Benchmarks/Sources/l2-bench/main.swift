@@ -4,7 +4,8 @@ import Foundation
 // (driven by scripts/bench-l2.sh), and the codecs' cost.
 //
 //   l2-bench codec [--rounds 5]
-//   l2-bench sizes [--url redis://…] [--value struct|fast|bytes]  payload and stored sizes
+//   l2-bench sizes [--url redis://…] [--value struct|fast|bytes]  payload and stored sizes, and the
+//     TTL the writes set (ms): SIZES payload envelope ttl-ms
 //   l2-bench MODE [--url redis://…] [--requests 100000] [--batch 16] [--value struct|fast|bytes] [--keys 1000]
 //     MODE: get-sync set-sync getmany-sync setmany-sync (blocking calls on one connection),
 //           get-async set-async getmany-async setmany-async (async calls, pool of one connection),
@@ -35,6 +36,6 @@ case "codec": try runCodec(rounds: rounds)
 case "codec-loop-encode", "codec-loop-decode", "codec-loop-catalog": try runCodecLoop(mode, iterations: 1_000_000 / (mode == "codec-loop-catalog" ? 50 : 1))
 case "sizes":
     let sizes = try await redis.sizes()
-    print("SIZES \(sizes.payload) \(sizes.envelope)")
+    print("SIZES \(sizes.payload) \(sizes.envelope) \(redis.ttlMilliseconds)")
 default: try await redis.run(mode)
 }
