@@ -100,7 +100,7 @@ public final class RedisConnection: Sendable {
     @discardableResult
     public func send(_ command: [RedisArgument]) async throws -> RESPValue {
         if command.isEmpty { throw RedisError(code: .invalidArgument, message: "a Redis command needs at least its name") }
-        let reply = try await exchange(.arguments([command]))[0]
+        let reply = try await exchange(.arguments([command])).values[0]
         if case .error(let error) = reply { throw error }
         return reply
     }
@@ -118,13 +118,21 @@ public final class RedisConnection: Sendable {
     /// may have been executed by the server).
     public func pipeline(_ commands: [[RedisArgument]]) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
-        return try await exchange(.arguments(commands))
+        return try await exchange(.arguments(commands)).values
     }
 
     /// ``pipeline(_:)`` of commands formatted already (one reply per command).
     public func pipeline(_ commands: RedisCommandBuffer) async throws -> [RESPValue] {
         if commands.count == 0 { return [] }
-        return try await exchange(.formatted(commands))
+        return try await exchange(.formatted(commands)).values
+    }
+
+    /// ``pipeline(_:)-(RedisCommandBuffer)`` whose replies stay as received: their bytes in
+    /// one array with an index (``RedisRawReplies``), no ``RESPValue`` or `[UInt8]` per
+    /// reply. For reading many bulk strings in place.
+    public func rawPipeline(_ commands: RedisCommandBuffer) async throws -> RedisRawReplies {
+        if commands.count == 0 { return RedisRawReplies(expected: 0) }
+        return try await exchange(.formatted(commands), raw: true).raw!
     }
 
     /// Closes the connection. Commands queued before still run; later ones fail with
@@ -173,12 +181,17 @@ public final class RedisConnection: Sendable {
 
     /// Blocking variant of ``pipeline(_:)``; see ``sendSync(_:)``.
     public func pipelineSync(_ commands: [[RedisArgument]]) throws -> [RESPValue] {
-        try runSync { context throws(RedisError) in try context.pipeline(.arguments(commands)) }
+        try runSync { context throws(RedisError) in try context.pipeline(.arguments(commands)).values }
     }
 
     /// Blocking variant of ``pipeline(_:)-(RedisCommandBuffer)``; see ``sendSync(_:)``.
     public func pipelineSync(_ commands: RedisCommandBuffer) throws -> [RESPValue] {
-        try runSync { context throws(RedisError) in try context.pipeline(.formatted(commands)) }
+        try runSync { context throws(RedisError) in try context.pipeline(.formatted(commands)).values }
+    }
+
+    /// Blocking variant of ``rawPipeline(_:)``; see ``sendSync(_:)``.
+    public func rawPipelineSync(_ commands: RedisCommandBuffer) throws -> RedisRawReplies {
+        try runSync { context throws(RedisError) in try context.pipeline(.formatted(commands), raw: true).raw! }
     }
 
     // MARK: Internals
@@ -186,18 +199,18 @@ public final class RedisConnection: Sendable {
     private enum InlineAttempt {
         /// Another call holds the context or is owed replies: queue on the I/O thread.
         case busy
-        case done(Result<[RESPValue], RedisError>, brokenBy: RedisError?)
+        case done(Result<_PipelineReplies, RedisError>, brokenBy: RedisError?)
         case owed(_OwedReplies)
     }
 
     /// Runs `commands` (one round trip) inline on the calling thread when the connection
     /// is free, finishing on the I/O thread when a reply is slow; through the I/O thread
     /// when the connection is busy.
-    private func exchange(_ commands: _Pipeline) async throws -> [RESPValue] {
+    private func exchange(_ commands: _Pipeline, raw: Bool = false) async throws -> _PipelineReplies {
         if isClosed { throw closedError() }
         let attempt = context.withLockIfAvailable { context -> InlineAttempt in
             if context.owed != nil { return .busy }
-            switch context.exchangeInline(commands) {
+            switch context.exchangeInline(commands, raw: raw) {
             case .done(let result):
                 return .done(result, brokenBy: context.isOpen ? nil : context.failure)
             case .owed(let owed):
@@ -225,7 +238,7 @@ public final class RedisConnection: Sendable {
                 throw error
             }
         case .busy:
-            return try await run { context throws(RedisError) in try context.pipeline(commands) }
+            return try await run { context throws(RedisError) in try context.pipeline(commands, raw: raw) }
         }
     }
 

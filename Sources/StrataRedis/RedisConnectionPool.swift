@@ -129,6 +129,11 @@ public final class RedisConnectionPool: Sendable {
         try await withConnection { try await $0.pipeline(commands) }
     }
 
+    /// ``RedisConnection/rawPipeline(_:)`` on a leased connection.
+    public func rawPipeline(_ commands: RedisCommandBuffer) async throws -> RedisRawReplies {
+        try await withConnection { try await $0.rawPipeline(commands) }
+    }
+
     /// Closes idle connections, fails waiting leases with `.poolClosed`; leased
     /// connections are closed when they come back. Later leases fail with `.poolClosed`.
     public func close() async {

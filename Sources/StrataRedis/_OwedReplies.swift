@@ -8,24 +8,21 @@ import Synchronization
 final class _OwedReplies: Sendable {
     private enum State {
         case pending
-        case waiting(CheckedContinuation<[RESPValue], any Error>)
-        case finished(Result<[RESPValue], RedisError>)
+        case waiting(CheckedContinuation<_PipelineReplies, any Error>)
+        case finished(Result<_PipelineReplies, RedisError>)
     }
 
-    /// How many replies the exchange expects in all.
-    let expected: Int
-    /// The replies read inline, before the hand-over.
-    let received: [RESPValue]
+    /// The replies read inline, before the hand-over (`received.expected` in all).
+    let received: _PipelineReplies
     private let state = Mutex(State.pending)
 
-    init(expected: Int, received: [RESPValue]) {
-        self.expected = expected
+    init(received: _PipelineReplies) {
         self.received = received
     }
 
     /// Delivers the outcome; later calls are ignored.
-    func complete(_ result: Result<[RESPValue], RedisError>) {
-        let continuation = state.withLock { state -> CheckedContinuation<[RESPValue], any Error>? in
+    func complete(_ result: Result<_PipelineReplies, RedisError>) {
+        let continuation = state.withLock { state -> CheckedContinuation<_PipelineReplies, any Error>? in
             switch state {
             case .pending:
                 state = .finished(result)
@@ -41,9 +38,9 @@ final class _OwedReplies: Sendable {
     }
 
     /// Suspends until ``complete(_:)`` (returns at once if it already happened).
-    func value() async throws -> [RESPValue] {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPValue], any Error>) in
-            let result = state.withLock { state -> Result<[RESPValue], RedisError>? in
+    func value() async throws -> _PipelineReplies {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<_PipelineReplies, any Error>) in
+            let result = state.withLock { state -> Result<_PipelineReplies, RedisError>? in
                 if case .finished(let result) = state { return result }
                 state = .waiting(continuation)
                 return nil

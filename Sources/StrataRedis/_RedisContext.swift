@@ -16,7 +16,7 @@ import Darwin
 /// written with `send(MSG_NOSIGNAL)`, and their replies parsed by ``_ReplyReader``. Two
 /// ways to run them: the blocking calls (``command(_:)``, ``pipeline(_:)``: write all,
 /// then read, each `send`/`recv` bounded by the command timeout), and
-/// ``exchangeInline(_:)`` for callers that must not block long (Swift tasks): it writes
+/// ``exchangeInline(_:raw:)`` for callers that must not block long (Swift tasks): it writes
 /// without blocking and waits at most ``inlineReplyWait`` for each reply; what has not
 /// arrived by then is left in ``owed`` for the next blocking user to finish
 /// (``settleOwed()``). While ``owed`` is set, nothing else may use the socket first.
@@ -55,14 +55,14 @@ final class _RedisContext: @unchecked Sendable {
     /// ``readFromSocket()``).
     private var reader = _ReplyReader()
 
-    /// Replies a caller still waits for, left by ``exchangeInline(_:)``.
+    /// Replies a caller still waits for, left by ``exchangeInline(_:raw:)``.
     private(set) var owed: _OwedReplies?
     /// Inline exchanges left that only check for a ready reply, without waiting: set after
     /// an inline wait ran out (a slow or remote server), so that a cooperative thread is
     /// blocked for at most ``inlineReplyWait`` once per `inlineWaitBackoff` calls.
     private var inlineWaitSkips = 0
     private static let inlineWaitBackoff = 64
-    /// The least ``exchangeInline(_:)`` waits for a reply on the calling thread before it
+    /// The least ``exchangeInline(_:raw:)`` waits for a reply on the calling thread before it
     /// hands over. It waits in a blocking `recv` under the socket's receive timeout
     /// (``armShortReceiveTimeout()``), which Linux counts in scheduler ticks, so the
     /// longest wait is this plus one tick (1 ms at HZ=1000, 4 ms at HZ=250). A loopback
@@ -155,7 +155,7 @@ final class _RedisContext: @unchecked Sendable {
     }
 
     /// Sets the socket's receive timeout to ``inlineReplyWait`` (the send timeout stays
-    /// the command timeout), so that ``exchangeInline(_:)`` can wait in one blocking
+    /// the command timeout), so that ``exchangeInline(_:raw:)`` can wait in one blocking
     /// `recv` instead of `poll` + `recv`. Blocking reads then wait out the command
     /// timeout in `poll` when a `recv` times out. For ``RedisConnection`` only (the
     /// subscriber reads through hiredis, which would take the short timeout as an error).
@@ -195,21 +195,21 @@ final class _RedisContext: @unchecked Sendable {
         let context = try open()
         format(arguments)
         try writeBlocking(context)
-        return try receiveReply(context)
+        var replies = _PipelineReplies(expected: 1, raw: false)
+        try receive(into: &replies, context)
+        return replies.values[0]
     }
 
-    /// Writes all commands in one go, then reads one reply per command.
-    func pipeline(_ commands: _Pipeline) throws(RedisError) -> [RESPValue] {
-        if commands.count == 0 { return [] }
+    /// Writes all commands in one go, then reads one reply per command (as
+    /// ``RedisRawReplies`` when `raw`).
+    func pipeline(_ commands: _Pipeline, raw: Bool = false) throws(RedisError) -> _PipelineReplies {
+        var replies = _PipelineReplies(expected: commands.count, raw: raw)
+        if commands.count == 0 { return replies }
         try commands.validate()
         let context = try open()
         format(commands)
         try writeBlocking(context)
-        var replies: [RESPValue] = []
-        replies.reserveCapacity(commands.count)
-        for _ in 0..<commands.count {
-            replies.append(try receiveReply(context))
-        }
+        while !replies.isComplete { try receive(into: &replies, context) }
         return replies
     }
 
@@ -244,7 +244,7 @@ final class _RedisContext: @unchecked Sendable {
 
     enum InlineOutcome {
         /// All replies read (or the exchange failed) on the calling thread.
-        case done(Result<[RESPValue], RedisError>)
+        case done(Result<_PipelineReplies, RedisError>)
         /// Some replies had not arrived within the inline wait: ``owed`` holds the rest,
         /// for ``settleOwed()``.
         case owed(_OwedReplies)
@@ -257,19 +257,18 @@ final class _RedisContext: @unchecked Sendable {
     ///
     /// Writes use `send(MSG_NOSIGNAL | MSG_DONTWAIT)`, so a closed peer gives `EPIPE`, never
     /// `SIGPIPE`, on the calling thread.
-    func exchangeInline(_ commands: _Pipeline) -> InlineOutcome {
+    func exchangeInline(_ commands: _Pipeline, raw: Bool = false) -> InlineOutcome {
         precondition(owed == nil, "an inline exchange while replies are owed")
         let context: UnsafeMutablePointer<redisContext>
+        var replies = _PipelineReplies(expected: commands.count, raw: raw)
         do throws(RedisError) {
-            if commands.count == 0 { return .done(.success([])) }
+            if commands.count == 0 { return .done(.success(replies)) }
             try commands.validate()
             context = try open()
         } catch {
             return .done(.failure(error))
         }
         format(commands)
-        var replies: [RESPValue] = []
-        replies.reserveCapacity(commands.count)
         let flushed: Bool
         do throws(RedisError) { flushed = try flushWithoutBlocking(context) } catch { return .done(.failure(error)) }
         if flushed {
@@ -279,12 +278,9 @@ final class _RedisContext: @unchecked Sendable {
                 wait = false
             }
             var waitStarted: ContinuousClock.Instant?
-            while replies.count < commands.count {
+            while !replies.isComplete {
                 do throws(_ReplyReader.ProtocolError) {
-                    if let reply = try reader.next() {
-                        replies.append(reply)
-                        continue
-                    }
+                    if try replies.take(from: &reader) { continue }
                 } catch {
                     return .done(.failure(failProtocol(error)))
                 }
@@ -306,14 +302,14 @@ final class _RedisContext: @unchecked Sendable {
                 }
                 break
             }
-            if replies.count == commands.count { return .done(.success(replies)) }
+            if replies.isComplete { return .done(.success(replies)) }
         }
-        let owed = _OwedReplies(expected: commands.count, received: replies)
+        let owed = _OwedReplies(received: replies)
         self.owed = owed
         return .owed(owed)
     }
 
-    /// Reads the replies ``owed`` to an earlier ``exchangeInline(_:)`` (blocking, bounded
+    /// Reads the replies ``owed`` to an earlier ``exchangeInline(_:raw:)`` (blocking, bounded
     /// by the command timeout) and hands them over. A no-op when nothing is owed.
     func settleOwed() {
         guard let owed else { return }
@@ -322,10 +318,7 @@ final class _RedisContext: @unchecked Sendable {
             let context = try open()
             try writeBlocking(context)
             var replies = owed.received
-            replies.reserveCapacity(owed.expected)
-            while replies.count < owed.expected {
-                replies.append(try receiveReply(context))
-            }
+            while !replies.isComplete { try receive(into: &replies, context) }
             owed.complete(.success(replies))
         } catch {
             owed.complete(.failure(error))
@@ -446,12 +439,12 @@ final class _RedisContext: @unchecked Sendable {
         return start + digits + 2
     }
 
-    /// The next reply to a command written by this type: blocks in `recv` up to the
-    /// socket's receive timeout (the command timeout) for each chunk.
-    private func receiveReply(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RESPValue {
+    /// Reads the next reply to a command written by this type into `replies`: blocks in
+    /// `recv` up to the socket's receive timeout (the command timeout) for each chunk.
+    private func receive(into replies: inout _PipelineReplies, _ context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
         while true {
             do throws(_ReplyReader.ProtocolError) {
-                if let reply = try reader.next() { return reply }
+                if try replies.take(from: &reader) { return }
             } catch {
                 throw failProtocol(error)
             }
@@ -611,6 +604,33 @@ final class _RedisContext: @unchecked Sendable {
 }
 
 /// The commands of one round trip: arrays of arguments, or a buffer formatted already.
+/// The replies of one pipeline while they are read: ``RESPValue``s, or one
+/// ``RedisRawReplies`` (`raw`).
+struct _PipelineReplies: Sendable {
+    private(set) var values: [RESPValue] = []
+    private(set) var raw: RedisRawReplies?
+    let expected: Int
+
+    init(expected: Int, raw: Bool) {
+        self.expected = expected
+        if raw {
+            self.raw = RedisRawReplies(expected: expected)
+        } else {
+            values.reserveCapacity(expected)
+        }
+    }
+
+    var isComplete: Bool { (raw?.received ?? values.count) == expected }
+
+    /// Takes the next complete reply from `reader`; false if more bytes are needed.
+    mutating func take(from reader: inout _ReplyReader) throws(_ReplyReader.ProtocolError) -> Bool {
+        if raw != nil { return try reader.next(into: &raw!) }
+        guard let reply = try reader.next() else { return false }
+        values.append(reply)
+        return true
+    }
+}
+
 enum _Pipeline: Sendable {
     case arguments([[RedisArgument]])
     case formatted(RedisCommandBuffer)

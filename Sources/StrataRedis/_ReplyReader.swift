@@ -111,9 +111,23 @@ struct _ReplyReader: ~Copyable {
         return value
     }
 
+    /// Moves the next complete reply into `replies` (its bytes copied, indexed): false if
+    /// more bytes are needed.
+    mutating func next(into replies: inout RedisRawReplies) throws(ProtocolError) -> Bool {
+        guard start < end else { return false }
+        guard let replyEnd = try Self.scan(buffer, from: start, end: end, depth: 0) else { return false }
+        replies.append(buffer, from: start, end: replyEnd)
+        start = replyEnd
+        if start == end {
+            start = 0
+            end = 0
+        }
+        return true
+    }
+
     /// A decimal integer between `from` and `to` (exclusive).
     @inline(__always)
-    private static func integer(_ bytes: UnsafeMutablePointer<UInt8>, from: Int, to: Int) -> Int64? {
+    static func integer(_ bytes: UnsafeMutablePointer<UInt8>, from: Int, to: Int) -> Int64? {
         var index = from
         var negative = false
         if index < to && bytes[index] == UInt8(ascii: "-") {

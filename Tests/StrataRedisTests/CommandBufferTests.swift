@@ -98,6 +98,15 @@ struct CommandBufferTests {
         #expect(replies[501] == .array([.bulk([UInt8](repeating: 0, count: 1000)), .bulk([UInt8](repeating: 243, count: 1000))]))
         let again = try connection.pipelineSync(buffer)
         #expect(again == replies)
+        // As received: the same replies, and the values read in place.
+        let raw = try await connection.rawPipeline(buffer)
+        #expect(raw.count == 502)
+        #expect(raw.values == replies)
+        let mget = raw[501]
+        #expect(raw.elementCount(of: mget) == 2)
+        #expect(raw.bytes[raw.range(of: raw.element(1, of: mget))!].elementsEqual(repeatElement(243, count: 1000)))
+        #expect(try connection.rawPipelineSync(buffer).values == replies)
+        #expect(try await connection.rawPipeline(RedisCommandBuffer()).count == 0)
         #expect(try await connection.pipeline(RedisCommandBuffer()) == [])
         var deletes = RedisCommandBuffer()
         deletes.append(["DEL"] + (0..<500).map { RedisArgument(key + ":\($0)") })

@@ -69,6 +69,30 @@ struct InlineIOTests {
         await admin.close()
     }
 
+    @Test func rawPipelineWithSomeRepliesReadInlineAndTheRestLater() async throws {
+        let connection = try await TestEnvironment.connect()
+        let admin = try await TestEnvironment.connect()
+        let key = TestEnvironment.uniqueKey()
+        let id = try #require(try await connection.send("CLIENT", "ID").int)
+        var commands = RedisCommandBuffer()
+        commands.append(["SET", RedisArgument(key), "v"])
+        commands.append(["BLPOP", RedisArgument(key + ":list"), "30"])
+        commands.append(["GET", RedisArgument(key)])
+        let replies = Task { try await connection.rawPipeline(commands) }
+        try await waitUntilBlocked(id, admin: admin)
+        try await admin.send("RPUSH", RedisArgument(key + ":list"), "x")
+        let raw = try await replies.value
+        #expect(raw.values == [
+            .status("OK"),
+            .array([.bulk(Array((key + ":list").utf8)), .bulk(Array("x".utf8))]),
+            .bulk(Array("v".utf8)),
+        ])
+        #expect(raw.bytes[raw.range(of: raw[2])!] == Array("v".utf8)[...])
+        try await connection.send("DEL", RedisArgument(key))
+        await connection.close()
+        await admin.close()
+    }
+
     @Test func blockingCallReadsTheOwedRepliesFirst() async throws {
         let connection = try await TestEnvironment.connect()
         let admin = try await TestEnvironment.connect()
