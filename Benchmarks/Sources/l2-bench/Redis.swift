@@ -152,15 +152,28 @@ struct RedisBench {
         for _ in 0..<min(calls, 2_000) { try await body() }   // warm up
         let clock = ContinuousClock()
         let cpuStart = processCPUTime()
+        let usageStart = processUsage()
         let start = clock.now
         for _ in 0..<calls { try await body() }
         let wall = microseconds(clock.now - start) / 1e6
         let cpu = processCPUTime() - cpuStart
+        let usage = processUsage()
         let ops = Double(calls * operations)
         print(String(format: "RESULT %@-%@ %.0f %.2f", mode, valueKind, ops / wall, cpu * 1e6 / ops))
+        // The same CPU time split into user and kernel time (getrusage: coarser, per tick).
+        print(String(format: "CPU %@-%@ user %.3f system %.3f", mode, valueKind,
+                     (usage.user - usageStart.user) * 1e6 / ops, (usage.system - usageStart.system) * 1e6 / ops))
         await connection.close()
         await cache.close()
     }
+}
+
+/// Seconds of user and kernel CPU time used by the whole process (`getrusage`).
+func processUsage() -> (user: Double, system: Double) {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return (seconds(usage.ru_utime), seconds(usage.ru_stime))
 }
 
 /// Seconds of CPU time used by the whole process (all threads: the caller and, for the

@@ -11,6 +11,7 @@ import Foundation
 //           get-async set-async getmany-async setmany-async (async calls, pool of one connection),
 //           raw-get-sync raw-getmget-sync (the client alone: GET; GET + MGET of the generations)
 //   prints: RESULT MODE-VALUE ops/s process-CPU-µs/op
+//           CPU MODE-VALUE user µs/op system µs/op   (the same CPU time split, from getrusage)
 //   --value struct: a 6-field struct, 100-byte payload; fast: the same struct through the codec's
 //     fast path (L2BinaryCodable); bytes: a [UInt8] blob, 100-byte payload
 //   --keys: how many distinct keys the calls cycle through (redis-benchmark's -r; default 1000)
