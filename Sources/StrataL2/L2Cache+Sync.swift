@@ -23,7 +23,7 @@ extension L2Cache {
     public func getManySync<T: Decodable & Sendable>(_ keys: [String], as type: T.Type = T.self, on connection: RedisConnection) throws(L2Error) -> [L2Lookup<T>] {
         guard !keys.isEmpty else { return [] }
         let batch = try readBatch(keys)
-        switch guardedSync(batch.commands, on: connection) {
+        switch guardedRawSync(batch.commands, on: connection) {
         case .failure(let reason):
             return batch.plans.map { _ in .skipped(reason) }
         case .success(let replies):
@@ -99,11 +99,25 @@ extension L2Cache {
         }
     }
 
-    private func failedSync(_ error: any Error) -> _Replies {
+    /// Formatted commands on `connection` through the breaker, the replies as received.
+    func guardedRawSync(_ commands: RedisCommandBuffer, on connection: RedisConnection) -> _RawReplies {
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
+            let replies = try connection.rawPipelineSync(commands)
+            record(success: true)
+            return .success(replies)
+        } catch {
+            return .failure(failureReasonSync(error))
+        }
+    }
+
+    private func failedSync(_ error: any Error) -> _Replies { .failure(failureReasonSync(error)) }
+
+    private func failureReasonSync(_ error: any Error) -> L2SkipReason {
         record(success: false)
         counters.count(.redisFailure)
         logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
-        return .failure(.redisFailure("\(error)"))
+        return .redisFailure("\(error)")
     }
 
     func deleteRejectedSync(_ entries: [(_KeyPlan, [UInt8])], on connection: RedisConnection) {

@@ -117,7 +117,7 @@ public final class L2Cache: Sendable {
     public func getMany<T: Decodable & Sendable>(_ keys: [String], as type: T.Type = T.self) async throws(L2Error) -> [L2Lookup<T>] {
         guard !keys.isEmpty else { return [] }
         let batch = try readBatch(keys)
-        switch await guarded(batch.commands) {
+        switch await guardedRaw(batch.commands) {
         case .failure(let reason):
             return batch.plans.map { _ in .skipped(reason) }
         case .success(let replies):
@@ -314,11 +314,22 @@ public final class L2Cache: Sendable {
     /// were readable (`complete`); a batch passes a reader to reuse for its payloads.
     func interpret<T: Decodable & Sendable>(_ reply: RESPValue, generations: [Int64], complete: Bool, plan: _KeyPlan, rejected: inout Bool,
                                             seen: inout [(_KeyPlan, [Int64])], reader: _ReaderReuse? = nil) -> L2Lookup<T> {
+        var tally = _LookupTally()
+        let lookup: L2Lookup<T> = lookup(verify(reply, generations: generations, complete: complete, plan: plan), generations: generations,
+                                         plan: plan, rejected: &rejected, seen: &seen, tally: &tally, reader: reader)
+        counters.count(tally)
+        return lookup
+    }
+
+    /// The lookup a verified reply makes: its value decoded (a hit), or a miss; counted in
+    /// `tally` (for the caller to add to the counters, once per batch).
+    func lookup<T: Decodable & Sendable>(_ verified: _Verified, generations: [Int64], plan: _KeyPlan, rejected: inout Bool,
+                                         seen: inout [(_KeyPlan, [Int64])], tally: inout _LookupTally, reader: _ReaderReuse? = nil) -> L2Lookup<T> {
         func miss() -> L2Lookup<T> {
-            counters.count(.miss)
+            tally.misses += 1
             return .miss(L2Miss(key: plan.key, generations: generations, lease: nil, leaseHeldElsewhere: false))
         }
-        switch verify(reply, generations: generations, complete: complete, plan: plan) {
+        switch verified {
         case .payload(let payload, let range, let codecID, let writtenAt):
             let value: T
             do {
@@ -326,7 +337,7 @@ public final class L2Cache: Sendable {
             } catch {
                 return reject(.undecodable)
             }
-            counters.count(.hit)
+            tally.hits += 1
             seen.append((plan, generations))
             // The stamped generations equal the current ones (checked in verify).
             return .hit(value, L2EntryInfo(writtenAtMilliseconds: writtenAt, generations: generations))
@@ -334,7 +345,7 @@ public final class L2Cache: Sendable {
             seen.append((plan, generations))
             return miss()
         case .stale:
-            counters.count(.staleMiss)
+            tally.staleMisses += 1
             seen.append((plan, generations))
             return miss()
         case .rejected(let reason):
@@ -361,16 +372,18 @@ public final class L2Cache: Sendable {
 
     /// `generations` are the current ones (-1 where unreadable); `complete`: all were readable.
     func verify(_ reply: RESPValue, generations current: [Int64], complete: Bool, plan: _KeyPlan) -> _Verified {
-        let bytes: [UInt8]
         switch reply {
         case .null: return .absent
-        case .bulk(let value): bytes = value
-        case .error: return .rejected(.wrongType)
+        case .bulk(let bytes): return verify(bytes, entry: bytes.indices, generations: current, complete: complete, plan: plan)
         default: return .rejected(.wrongType)
         }
+    }
+
+    /// As above for the value `bytes[entry]` (a string reply).
+    func verify(_ bytes: [UInt8], entry: Range<Int>, generations current: [Int64], complete: Bool, plan: _KeyPlan) -> _Verified {
         do throws(_Envelope.Rejection) {
-            guard bytes.count <= configuration.maximumValueSize else { throw .truncated }
-            let header = try _Envelope.parseHeader(bytes)
+            guard entry.count <= configuration.maximumValueSize else { throw .truncated }
+            let header = try _Envelope.parseHeader(bytes, in: entry)
             if header.generationCount == current.count {
                 // An unreadable generation never matches.
                 guard complete else { return .stale }
@@ -380,7 +393,7 @@ public final class L2Cache: Sendable {
             }
             // Unprotected entries need only the key's checksum state, not the key.
             let unprotected = if case .none = protector.mode { true } else { false }
-            let (payload, range) = try _Envelope.openPayloadInPlace(bytes, header: header, redisKey: unprotected ? [] : plan.valueArgument.bytes,
+            let (payload, range) = try _Envelope.openPayloadInPlace(bytes, entry: entry, header: header, redisKey: unprotected ? [] : plan.valueArgument.bytes,
                                                                    keyChecksum: plan.keyChecksum, protector: protector, maximumSize: configuration.maximumValueSize)
             // Authentic, but stamped for a different number of prefixes: not ours to trust.
             guard header.generationCount == current.count else { throw .forged }
@@ -442,18 +455,38 @@ public final class L2Cache: Sendable {
         switch reply {
         case .null: return 0
         case .integer(let value): return value
-        case .bulk(let bytes):
-            guard !bytes.isEmpty, bytes.count <= 19 else { return nil }
-            var value: Int64 = 0
-            var negative = false
-            for (index, byte) in bytes.enumerated() {
-                if index == 0, byte == UInt8(ascii: "-"), bytes.count > 1 { negative = true; continue }
-                guard byte >= 48, byte <= 57 else { return nil }
-                value = value * 10 + Int64(byte - 48)
-            }
-            return negative ? -value : value
+        case .bulk(let bytes): return parseGeneration(bytes[...])
         default: return nil
         }
+    }
+
+    /// As above, for element `reply` of raw replies.
+    static func parseGeneration(_ replies: RedisRawReplies, _ reply: RedisRawReplies.Reply, bytes: [UInt8]) -> Int64? {
+        switch replies.kind(of: reply) {
+        case .null: return 0
+        case .integer: return replies.integer(of: reply)
+        case .bulk: return parseGeneration(bytes[replies.range(of: reply)!])
+        default: return nil
+        }
+    }
+
+    /// The decimal text of a generation; nil when it is not one.
+    static func parseGeneration(_ bytes: ArraySlice<UInt8>) -> Int64? {
+        guard !bytes.isEmpty, bytes.count <= 19 else { return nil }
+        var value: Int64 = 0
+        var negative = false
+        var index = bytes.startIndex
+        if bytes[index] == UInt8(ascii: "-"), bytes.count > 1 {
+            negative = true
+            index += 1
+        }
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            guard byte >= 48, byte <= 57 else { return nil }
+            value = value * 10 + Int64(byte - 48)
+            index += 1
+        }
+        return negative ? -value : value
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
@@ -490,22 +523,28 @@ public final class L2Cache: Sendable {
         return _ReadBatch(plans: plans, commands: commands, generationPositions: union.positions)
     }
 
-    /// The lookups of a batch from its replies; rejected values are appended to `rejected`.
-    func interpret<T: Decodable & Sendable>(_ batch: _ReadBatch, _ replies: [RESPValue], rejected: inout [(_KeyPlan, [UInt8])]) -> [L2Lookup<T>] {
-        guard replies.count == 2, let valueReplies = replies[0].array, valueReplies.count == batch.plans.count,
-              let generationReplies = replies[1].array else {
+    /// The lookups of a batch from its replies (as received: each value is checked and
+    /// decoded where it lies in the reply buffer); rejected values are appended to `rejected`.
+    func interpret<T: Decodable & Sendable>(_ batch: _ReadBatch, _ replies: RedisRawReplies, rejected: inout [(_KeyPlan, [UInt8])]) -> [L2Lookup<T>] {
+        guard replies.count == 2, replies.elementCount(of: replies[0]) == batch.plans.count,
+              let generationCount = replies.elementCount(of: replies[1]) else {
             counters.count(.redisFailure)
             return batch.plans.map { _ in .skipped(.redisFailure("unexpected MGET reply")) }
         }
+        let bytes = replies.bytes
+        let valueReplies = replies[0], generationReplies = replies[1]
         // Unreadable generations are Int64.min here (never a parsed value: at most 19 characters).
         var allGenerations: [Int64] = []
-        allGenerations.reserveCapacity(generationReplies.count)
-        for reply in generationReplies { allGenerations.append(Self.parseGeneration(reply) ?? .min) }
+        allGenerations.reserveCapacity(generationCount)
+        for index in 0..<generationCount {
+            allGenerations.append(Self.parseGeneration(replies, replies.element(index, of: generationReplies), bytes: bytes) ?? .min)
+        }
         var results: [L2Lookup<T>] = []
         results.reserveCapacity(batch.plans.count)
         var seen: [(_KeyPlan, [Int64])] = []
         seen.reserveCapacity(batch.plans.count)
         let reader = _ReaderReuse()
+        var tally = _LookupTally()
         var offset = 0
         // Keys of a batch mostly share their prefixes: an entry whose generations equal the
         // previous entry's shares its array instead of allocating one.
@@ -528,13 +567,29 @@ public final class L2Cache: Sendable {
                 generations = Array(scratch)
                 previous = generations
             }
+            let element = replies.element(index, of: valueReplies)
+            let kind = replies.kind(of: element)
+            let verified: _Verified
+            switch kind {
+            case .null: verified = .absent
+            case .bulk: verified = verify(bytes, entry: replies.range(of: element)!, generations: generations, complete: complete, plan: plan)
+            default: verified = .rejected(.wrongType)
+            }
             var isRejected = false
-            let lookup: L2Lookup<T> = interpret(valueReplies[index], generations: generations, complete: complete, plan: plan,
-                                                rejected: &isRejected, seen: &seen, reader: reader)
-            if isRejected, let bytes = rejectedBytes(valueReplies[index]) { rejected.append((plan, bytes)) }
+            let lookup: L2Lookup<T> = lookup(verified, generations: generations, plan: plan, rejected: &isRejected, seen: &seen,
+                                             tally: &tally, reader: reader)
+            if isRejected {
+                // A string is deleted only if unchanged; anything else (WRONGTYPE) unconditionally.
+                switch kind {
+                case .bulk: rejected.append((plan, Array(bytes[replies.range(of: element)!])))
+                case .error: rejected.append((plan, []))
+                default: break
+                }
+            }
             results.append(lookup)
         }
         memo.remember(seen)
+        counters.count(tally)
         return results
     }
 
@@ -818,21 +873,40 @@ public final class L2Cache: Sendable {
         }
     }
 
+    /// Formatted commands as one pipeline through the breaker, the replies as received.
+    func guardedRaw(_ commands: RedisCommandBuffer) async -> _RawReplies {
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
+            let replies = try await pool.rawPipeline(commands)
+            record(success: true)
+            return .success(replies)
+        } catch {
+            return .failure(failureReason(error))
+        }
+    }
+
     /// Records a failed pipeline (a cancelled one is no failure of Redis).
-    private func failed(_ error: any Error) -> _Replies {
+    private func failed(_ error: any Error) -> _Replies { .failure(failureReason(error)) }
+
+    private func failureReason(_ error: any Error) -> L2SkipReason {
         if error is CancellationError {
             record(success: true)
-            return .failure(.redisFailure("cancelled"))
+            return .redisFailure("cancelled")
         }
         record(success: false)
         counters.count(.redisFailure)
         if let error = error as? RedisError, error.code == .poolTimeout { counters.count(.poolTimeout) }
         logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
-        return .failure(.redisFailure("\(error)"))
+        return .redisFailure("\(error)")
     }
 
     enum _Replies {
         case success([RESPValue])
+        case failure(L2SkipReason)
+    }
+
+    enum _RawReplies {
+        case success(RedisRawReplies)
         case failure(L2SkipReason)
     }
 

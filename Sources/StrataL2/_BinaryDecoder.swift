@@ -46,6 +46,10 @@ final class _BinaryReader {
     @exclusivity(unchecked) var entries: [Entry] = []
     /// Coding-path nodes: path id `k > 0` is `pathNodes[k - 1]`; id 0 is the root (an empty path).
     @exclusivity(unchecked) var pathNodes: [PathNode] = []
+    /// The index of the payload's root object, recorded by the checking walk of ``load``
+    /// (so the object is not walked a second time when it is decoded); nil when the root is
+    /// not an object.
+    @exclusivity(unchecked) private(set) var rootIndex: (start: Int, count: Int)?
 
     convenience init(_ bytes: [UInt8]) throws {
         try self.init(bytes, range: 0..<bytes.count)
@@ -68,9 +72,10 @@ final class _BinaryReader {
         keyTable.removeAll(keepingCapacity: true)
         entries.removeAll(keepingCapacity: true)
         pathNodes.removeAll(keepingCapacity: true)
+        rootIndex = nil
         do throws(_Failure) {
             guard !range.isEmpty else { throw _Failure.corrupted("the payload is empty") }
-            let end = try skip(at: base, depth: 0, register: true)
+            let end = isObjectTag(bytes[base]) ? try checkRootObject() : try skip(at: base, depth: 0, register: true)
             guard end == limit else {
                 throw _Failure.corrupted("\(limit - end) unexpected bytes after the value (at byte \(end - base) of \(limit - base))")
             }
@@ -225,6 +230,25 @@ final class _BinaryReader {
         }
     }
 
+    /// The checking walk over a root object (as ``skip(at:depth:register:)`` with
+    /// `register`), which also records the object's index (``rootIndex``) as
+    /// ``index(objectAt:)`` would build it.
+    private func checkRootObject() throws(_Failure) -> Int {
+        var (count, position) = try containerHeader(bytes[base], at: base, keyed: true)
+        entries.reserveCapacity(count + 1)
+        entries.append(Entry(nameStart: 0, nameCount: 0, offset: 0))
+        while count > 0 {
+            let keyOffset = position
+            position = try skipKey(at: position, register: true)
+            let (nameStart, nameCount, _) = try readKey(at: keyOffset)
+            entries.append(Entry(nameStart: nameStart, nameCount: nameCount, offset: position))
+            position = try skip(at: position, depth: 1, register: true)
+            count -= 1
+        }
+        rootIndex = (1, entries.count - 1)
+        return position
+    }
+
     func skipKey(at offset: Int, register: Bool) throws(_Failure) -> Int {
         let (value, start) = try varint(at: offset)
         if value & 1 == 1 {
@@ -269,8 +293,10 @@ final class _BinaryReader {
         return (keyTable[2 * index], keyTable[2 * index + 1], start)
     }
 
-    /// Indexes the object at `offset`: appends a hint slot and one entry per key.
+    /// Indexes the object at `offset`: appends a hint slot and one entry per key (the root
+    /// object's index is the one the checking walk recorded).
     func index(objectAt offset: Int) throws(_Failure) -> (start: Int, count: Int) {
+        if offset == base, let rootIndex { return rootIndex }
         let tag = tag(at: offset)
         guard isObjectTag(tag) else { throw .mismatch([String: Any].self, offset: offset) }
         var (count, position) = try containerHeader(tag, at: offset, keyed: true)
@@ -473,10 +499,17 @@ final class _BinaryReader {
     /// Decodes the payload's value, through ``L2BinaryCodable`` when `T` has it.
     @inline(__always)
     func decodeRoot<T: Decodable>(_ type: T.Type, at offset: Int) throws -> T {
-        if _FastKind(type) == .none, let fast = T.self as? any L2BinaryCodable.Type {
-            return try fast._readRoot(type, self, at: offset)
+        try decodeRoot(type, at: offset, as: _RootKind(type))
+    }
+
+    /// As above, with what `T` is decided already (``_RootKind``: once per batch, not per value).
+    @inline(__always)
+    func decodeRoot<T: Decodable>(_ type: T.Type, at offset: Int, as kind: _RootKind) throws -> T {
+        if let fast = kind.binaryCodable { return try fast._readRoot(type, self, at: offset) }
+        if kind.fast != .none, !kind.fast.isArray || isArrayTag(tag(at: offset)) {
+            do { return try decodeFast(kind.fast, type, at: offset) } catch { throw decodingError(error, path: []) }
         }
-        return try decodeValue(type, at: offset, pathID: 0)
+        return try T(from: _BinaryDecoder(reader: self, offset: offset, pathID: 0))
     }
 
     /// Decodes a `T` at `offset` whose coding path is `pathID` (the root, a single value).
@@ -897,17 +930,43 @@ struct _SingleValueDecoder: SingleValueDecodingContainer {
     }
 }
 
+/// How a payload's root value of type `T` is decoded: a type the format reads directly
+/// (`fast`), a type with ``L2BinaryCodable`` (`binaryCodable`), or else through `Codable`.
+/// Finding out costs type comparisons and a conformance lookup in the runtime, so a batch
+/// does it once.
+struct _RootKind {
+    let type: ObjectIdentifier
+    let fast: _FastKind
+    let binaryCodable: (any L2BinaryCodable.Type)?
+
+    @inline(__always)
+    init<T>(_ type: T.Type) {
+        self.type = ObjectIdentifier(type)
+        fast = _FastKind(type)
+        binaryCodable = fast == .none ? T.self as? any L2BinaryCodable.Type : nil
+    }
+}
+
 /// One reader for the payloads of a batch, decoded one after another: its tables keep their
 /// storage. A reader still referenced after a decode (a type that kept its decoder) is
 /// left to that value and a new one is made.
 final class _ReaderReuse {
     private var reader: _BinaryReader?
+    /// The kind of the type decoded last (a batch decodes one type).
+    private var kind: _RootKind?
 
     func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], range: Range<Int>) throws -> T {
         var current = reader.take() ?? _BinaryReader()
         if !isKnownUniquelyReferenced(&current) { current = _BinaryReader() }
         defer { reader = current }
+        let kind: _RootKind
+        if let known = self.kind, known.type == ObjectIdentifier(type) {
+            kind = known
+        } else {
+            kind = _RootKind(type)
+            self.kind = kind
+        }
         try current.load(bytes, range: range)
-        return try current.decodeRoot(type, at: range.lowerBound)
+        return try current.decodeRoot(type, at: range.lowerBound, as: kind)
     }
 }

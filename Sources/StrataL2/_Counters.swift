@@ -54,6 +54,13 @@ final class _Counters: @unchecked Sendable {   // `values` points to atomics onl
         metrics[event.rawValue].increment(by: Int64(amount))
     }
 
+    /// Adds the hits and misses of one lookup or batch.
+    func count(_ tally: _LookupTally) {
+        if tally.hits > 0 { count(.hit, tally.hits) }
+        if tally.misses > 0 { count(.miss, tally.misses) }
+        if tally.staleMisses > 0 { count(.staleMiss, tally.staleMisses) }
+    }
+
     func rejected(_ reason: _Envelope.Rejection) {
         count(.rejected)
         rejectedByReason[reason.rawValue]?.increment()
@@ -77,4 +84,13 @@ final class _Counters: @unchecked Sendable {   // `values` points to atomics onl
         statistics.poolTimeouts = get(.poolTimeout)
         return statistics
     }
+}
+
+/// Hits and misses counted while a lookup or a batch is interpreted, added to the counters
+/// once at its end (a batch of 16 costs three counter updates, not 16). Stale misses are
+/// misses too.
+struct _LookupTally {
+    var hits = 0
+    var misses = 0
+    var staleMisses = 0
 }

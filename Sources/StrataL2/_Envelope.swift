@@ -44,7 +44,8 @@ enum _Envelope {
         case wrongType = "wrong_type"
     }
 
-    /// The parsed fixed part of an entry (no verification yet).
+    /// The parsed fixed part of an entry (no verification yet). Offsets are into the
+    /// array the entry was parsed from (the entry need not start at 0).
     struct Header {
         var flags: UInt8
         var codec: UInt8
@@ -52,9 +53,11 @@ enum _Envelope {
         var generationCount: Int
         var writtenAtMilliseconds: Int64
         var originalLength: Int
+        /// Where the entry starts and the body starts.
+        var start: Int
         var bodyStart: Int
 
-        func generation(_ index: Int, in bytes: [UInt8]) -> Int64 { _Envelope.readInt64(bytes, at: 6 + 8 * index) }
+        func generation(_ index: Int, in bytes: [UInt8]) -> Int64 { _Envelope.readInt64(bytes, at: start + 6 + 8 * index) }
     }
 
     // MARK: Encoding
@@ -193,16 +196,23 @@ enum _Envelope {
 
     /// Parses the fixed header; checks magic, version and lengths only.
     static func parseHeader(_ bytes: [UInt8]) throws(Rejection) -> Header {
-        guard bytes.count >= 6 else { throw .truncated }
-        guard bytes[0] == magic else { throw .badMagic }
-        guard bytes[1] == version else { throw .unknownVersion }
-        let count = Int(bytes[5])
+        try parseHeader(bytes, in: bytes.indices)
+    }
+
+    /// Parses the fixed header of the entry `bytes[entry]` (an entry inside a larger
+    /// buffer, such as the replies of a batch).
+    static func parseHeader(_ bytes: [UInt8], in entry: Range<Int>) throws(Rejection) -> Header {
+        let start = entry.lowerBound
+        guard entry.count >= 6 else { throw .truncated }
+        guard bytes[start] == magic else { throw .badMagic }
+        guard bytes[start + 1] == version else { throw .unknownVersion }
+        let count = Int(bytes[start + 5])
         let length = headerLength(generations: count)
-        guard bytes.count >= length else { throw .truncated }
-        let original = Int(readUInt32(bytes, at: length - 4))
-        return Header(flags: bytes[2], codec: bytes[3], keyID: bytes[4], generationCount: count,
-                      writtenAtMilliseconds: readInt64(bytes, at: 6 + 8 * count), originalLength: original,
-                      bodyStart: length)
+        guard entry.count >= length else { throw .truncated }
+        let original = Int(readUInt32(bytes, at: start + length - 4))
+        return Header(flags: bytes[start + 2], codec: bytes[start + 3], keyID: bytes[start + 4], generationCount: count,
+                      writtenAtMilliseconds: readInt64(bytes, at: start + 6 + 8 * count), originalLength: original,
+                      start: start, bodyStart: start + length)
     }
 
     /// Verifies the checksum, MAC or AEAD tag for `redisKey` and returns the payload
@@ -217,6 +227,13 @@ enum _Envelope {
     /// of the returned array (the entry itself when neither compressed nor encrypted).
     static func openPayloadInPlace(_ bytes: [UInt8], header: Header, redisKey: [UInt8], keyChecksum: UInt32? = nil, protector: _Protector,
                                    maximumSize: Int) throws(Rejection) -> (bytes: [UInt8], range: Range<Int>) {
+        try openPayloadInPlace(bytes, entry: bytes.indices, header: header, redisKey: redisKey, keyChecksum: keyChecksum,
+                               protector: protector, maximumSize: maximumSize)
+    }
+
+    /// As above for the entry `bytes[entry]` (whose header is `header`).
+    static func openPayloadInPlace(_ bytes: [UInt8], entry: Range<Int>, header: Header, redisKey: [UInt8], keyChecksum: UInt32? = nil,
+                                   protector: _Protector, maximumSize: Int) throws(Rejection) -> (bytes: [UInt8], range: Range<Int>) {
         let known = flagLZ4 | flagHMAC | flagAESGCM
         guard header.flags & ~known == 0 else { throw .unknownVersion }
         let hmac = header.flags & flagHMAC != 0
@@ -228,10 +245,10 @@ enum _Envelope {
         switch protector.mode {
         case .none:
             guard !hmac, !gcm, header.keyID == 0 else { throw .protectionMismatch }
-            guard bytes.count >= header.bodyStart + 4 else { throw .truncated }
-            let end = bytes.count - 4
+            guard entry.upperBound >= header.bodyStart + 4 else { throw .truncated }
+            let end = entry.upperBound - 4
             let computed = bytes.withUnsafeBytes { all in
-                let data = UnsafeRawBufferPointer(rebasing: all[..<end])
+                let data = UnsafeRawBufferPointer(rebasing: all[entry.lowerBound..<end])
                 return keyChecksum.map { checksum(keyChecksum: $0, data) } ?? checksum(redisKey: redisKey, data)
             }
             guard computed == readUInt32(bytes, at: end) else { throw .checksum }
@@ -239,18 +256,18 @@ enum _Envelope {
         case .hmac:
             guard hmac else { throw .protectionMismatch }
             guard let key = protector.verificationKey(header.keyID) else { throw .unknownKey }
-            guard bytes.count >= header.bodyStart + macLength else { throw .truncated }
-            let end = bytes.count - macLength
-            let expected = authenticationCode(redisKey: redisKey, bytes[..<end], key: key)
-            guard constantTimeEqual(expected.prefix(macLength), bytes[end...]) else { throw .forged }
+            guard entry.upperBound >= header.bodyStart + macLength else { throw .truncated }
+            let end = entry.upperBound - macLength
+            let expected = authenticationCode(redisKey: redisKey, bytes[entry.lowerBound..<end], key: key)
+            guard constantTimeEqual(expected.prefix(macLength), bytes[end..<entry.upperBound]) else { throw .forged }
             (body, range) = (bytes, header.bodyStart..<end)
         case .aesGCM:
             guard gcm else { throw .protectionMismatch }
             guard let key = protector.verificationKey(header.keyID) else { throw .unknownKey }
-            guard bytes.count >= header.bodyStart + nonceLength + tagLength else { throw .truncated }
-            let aad = associatedData(redisKey: redisKey, header: bytes[..<header.bodyStart])
+            guard entry.upperBound >= header.bodyStart + nonceLength + tagLength else { throw .truncated }
+            let aad = associatedData(redisKey: redisKey, header: bytes[entry.lowerBound..<header.bodyStart])
             do {
-                let box = try AES.GCM.SealedBox(combined: bytes[header.bodyStart...])
+                let box = try AES.GCM.SealedBox(combined: bytes[header.bodyStart..<entry.upperBound])
                 body = Array(try AES.GCM.open(box, using: key, authenticating: aad))
                 range = body.indices
             } catch {

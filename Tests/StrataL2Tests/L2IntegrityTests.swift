@@ -111,6 +111,44 @@ struct L2IntegrityTests {
         await redis.close()
     }
 
+    /// A batch reads its values where they lie in one reply buffer: tampered, truncated,
+    /// moved and empty entries among valid ones are misses and deleted, the valid ones around
+    /// them hits (async and blocking API). A key holding a list is a plain miss (`MGET` reads
+    /// it as nil) and stays.
+    @Test(arguments: Mode.allCases)
+    func batchRejectsTamperedEntriesBetweenValidOnes(_ mode: Mode) async throws {
+        let cache = try cache(mode)
+        let redis = try await connectRedis()
+        let connection = try await connectRedis()
+        let profiles = (1...7).map { Profile(id: $0, name: "user \($0)", roles: ["r\($0)"], score: Double($0), active: $0 % 2 == 0) }
+        let keys = profiles.map { "app:user:\($0.id)" }
+        for blocking in [false, true] {
+            let before = cache.statistics.rejected
+            _ = try await cache.setMany(zip(keys, profiles).map { (key: $0, value: $1) }, ttl: .seconds(60))
+            func valueKey(_ index: Int) -> String { cache.layout.valueKey(keys[index]) }
+            let first = try #require(try await redis.raw(valueKey(0)))
+            var flipped = try #require(try await redis.raw(valueKey(1)))
+            flipped[flipped.count - 20] ^= 0x40
+            try await redis.put(valueKey(1), flipped)                                        // 2: a flipped byte
+            try await redis.put(valueKey(2), Array(try #require(try await redis.raw(valueKey(2))).prefix(10)))   // 3: truncated
+            try await redis.send(["DEL", RedisArgument(valueKey(3))])
+            try await redis.send(["RPUSH", RedisArgument(valueKey(3)), "x"])                // 4: not a string (nil to MGET)
+            try await redis.put(valueKey(4), first)                                         // 5: user 1's entry
+            try await redis.put(valueKey(5), [])                                            // 6: empty
+            let asked = keys + ["app:user:absent"]
+            let lookups = blocking ? try cache.getManySync(asked, as: Profile.self, on: connection)
+                                   : try await cache.getMany(asked, as: Profile.self)
+            #expect(lookups.map(\.value) == [profiles[0], nil, nil, nil, nil, nil, profiles[6], nil], "\(mode) blocking: \(blocking)")
+            #expect(cache.statistics.rejected - before == 4, "\(mode) blocking: \(blocking)")
+            for index in [1, 2, 4, 5] { #expect(try await !redis.exists(valueKey(index)), "\(mode) blocking: \(blocking), key \(index + 1)") }
+            #expect(try await redis.send(["TYPE", RedisArgument(valueKey(3))]) == .status("list"))
+            try await redis.send(["DEL", RedisArgument(valueKey(3))])
+            #expect(try await redis.raw(valueKey(0)) == first)
+            #expect(try await redis.exists(valueKey(6)))
+        }
+        await cache.close(); await redis.close(); await connection.close()
+    }
+
     /// A codec of the application's own (id 200): `[UInt8]` payloads as they are.
     struct RawCodec: L2Codec {
         var id: UInt8 { 200 }
