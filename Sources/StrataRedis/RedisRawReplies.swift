@@ -153,11 +153,7 @@ public struct RedisRawReplies: Sendable {
     /// Indexes the reply at `position` of the reader's buffer `bytes` as node `slot` and
     /// moves past it; its copy in ``bytes`` is `shift` further on.
     private mutating func index(_ bytes: UnsafeMutablePointer<UInt8>, at position: inout Int, shift: Int, into slot: Int) {
-        let type = bytes[position]
-        let lineStart = position + 1
-        var crlf = lineStart
-        while bytes[crlf] != 13 { crlf += 1 }
-        position = crlf + 2
+        let (type, lineStart, crlf) = _ReplyReader.line(bytes, at: &position)
         switch type {
         case UInt8(ascii: "+"):
             nodes[slot] = Node(kind: .status, start: lineStart + shift, count: crlf - lineStart)

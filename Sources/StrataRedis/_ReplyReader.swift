@@ -190,13 +190,20 @@ struct _ReplyReader: ~Copyable {
         }
     }
 
-    /// Builds the reply at `position` (already checked by `scan`) and moves past it.
-    private static func build(_ bytes: UnsafeMutablePointer<UInt8>, at position: inout Int) -> RESPValue {
+    /// The type byte and the line (`lineStart..<crlf`) of the reply at `position` (already
+    /// checked by `scan`); moves `position` past the line's CRLF.
+    static func line(_ bytes: UnsafeMutablePointer<UInt8>, at position: inout Int) -> (type: UInt8, lineStart: Int, crlf: Int) {
         let type = bytes[position]
         let lineStart = position + 1
         var crlf = lineStart
         while bytes[crlf] != 13 { crlf += 1 }
         position = crlf + 2
+        return (type, lineStart, crlf)
+    }
+
+    /// Builds the reply at `position` (already checked by `scan`) and moves past it.
+    private static func build(_ bytes: UnsafeMutablePointer<UInt8>, at position: inout Int) -> RESPValue {
+        let (type, lineStart, crlf) = line(bytes, at: &position)
         switch type {
         case UInt8(ascii: "+"):
             // `OK`, the reply of every SET, without decoding it.
