@@ -29,25 +29,33 @@ import Glibc
         }
     }
 
-    /// Feeds `wire` in chunks of `chunk` bytes, parsing after each, and returns the replies.
-    private static func parse(_ wire: [UInt8], chunk: Int) throws -> [RESPValue] {
+    /// Feeds `wire` to a reader in chunks of `chunk` bytes through a socket pair, calling
+    /// `drain` after each chunk; the reader must have consumed everything at the end.
+    private static func feed(_ wire: [UInt8], chunk: Int, drain: (inout _ReplyReader) throws -> Void) throws {
         let (readEnd, writeEnd) = try socketPair()
         defer {
             close(readEnd)
             close(writeEnd)
         }
         var reader = _ReplyReader()
-        var replies: [RESPValue] = []
         var offset = 0
         while offset < wire.count {
             let next = min(wire.count, offset + chunk)
             write(wire[offset..<next], to: writeEnd)
             offset = next
             while case .received = reader.receive(from: readEnd, flags: Int32(MSG_DONTWAIT)) {}
-            while let reply = try reader.next() { replies.append(reply) }
+            try drain(&reader)
         }
         let leftover = reader.hasBufferedBytes
         #expect(!leftover)
+    }
+
+    /// Feeds `wire` in chunks of `chunk` bytes, parsing after each, and returns the replies.
+    private static func parse(_ wire: [UInt8], chunk: Int) throws -> [RESPValue] {
+        var replies: [RESPValue] = []
+        try feed(wire, chunk: chunk) { reader in
+            while let reply = try reader.next() { replies.append(reply) }
+        }
         return replies
     }
 
@@ -77,23 +85,10 @@ import Glibc
 
     /// Feeds `wire` in chunks of `chunk` bytes into raw replies (`expected` of them).
     private static func parseRaw(_ wire: [UInt8], expected: Int, chunk: Int) throws -> RedisRawReplies {
-        let (readEnd, writeEnd) = try socketPair()
-        defer {
-            close(readEnd)
-            close(writeEnd)
-        }
-        var reader = _ReplyReader()
         var replies = RedisRawReplies(expected: expected)
-        var offset = 0
-        while offset < wire.count {
-            let next = min(wire.count, offset + chunk)
-            write(wire[offset..<next], to: writeEnd)
-            offset = next
-            while case .received = reader.receive(from: readEnd, flags: Int32(MSG_DONTWAIT)) {}
+        try feed(wire, chunk: chunk) { reader in
             while try reader.next(into: &replies) {}
         }
-        let leftover = reader.hasBufferedBytes
-        #expect(!leftover)
         #expect(replies.isComplete)
         return replies
     }
