@@ -72,52 +72,25 @@ extension L2Cache {
     /// One pipeline on `connection` through the breaker, retrying EVALSHA that hit
     /// NOSCRIPT as EVAL.
     func guardedSync(_ commands: [[RedisArgument]], on connection: RedisConnection) -> _Replies {
-        guard permit() else { return .failure(.circuitOpen) }
-        do {
+        throughBreakerSync {
             var replies = try connection.pipelineSync(commands)
             let retry = Self.noScriptIndices(commands, replies)
             if !retry.isEmpty {
                 let again = try connection.pipelineSync(retry.map { Self.evalFallback(commands[$0]) })
                 for (position, index) in retry.enumerated() { replies[index] = again[position] }
             }
-            record(success: true)
-            return .success(replies)
-        } catch {
-            return failedSync(error)
+            return replies
         }
     }
 
     /// Formatted commands (no scripts among them) on `connection` through the breaker.
     func guardedSync(_ commands: RedisCommandBuffer, on connection: RedisConnection) -> _Replies {
-        guard permit() else { return .failure(.circuitOpen) }
-        do {
-            let replies = try connection.pipelineSync(commands)
-            record(success: true)
-            return .success(replies)
-        } catch {
-            return failedSync(error)
-        }
+        throughBreakerSync { try connection.pipelineSync(commands) }
     }
 
     /// Formatted commands on `connection` through the breaker, the replies as received.
     func guardedRawSync(_ commands: RedisCommandBuffer, on connection: RedisConnection) -> _RawReplies {
-        guard permit() else { return .failure(.circuitOpen) }
-        do {
-            let replies = try connection.rawPipelineSync(commands)
-            record(success: true)
-            return .success(replies)
-        } catch {
-            return .failure(failureReasonSync(error))
-        }
-    }
-
-    private func failedSync(_ error: any Error) -> _Replies { .failure(failureReasonSync(error)) }
-
-    private func failureReasonSync(_ error: any Error) -> L2SkipReason {
-        record(success: false)
-        counters.count(.redisFailure)
-        logger.debug("L2 Redis call failed", metadata: ["error": "\(error)"])
-        return .redisFailure("\(error)")
+        throughBreakerSync { try connection.rawPipelineSync(commands) }
     }
 
     func deleteRejectedSync(_ entries: [(_KeyPlan, [UInt8])], on connection: RedisConnection) {

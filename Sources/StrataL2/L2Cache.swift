@@ -851,33 +851,24 @@ public final class L2Cache: Sendable {
 
     /// Runs `commands` as one pipeline through the breaker.
     func guarded(_ commands: [[RedisArgument]]) async -> _Replies {
-        guard permit() else { return .failure(.circuitOpen) }
-        do {
-            let replies = try await execute(commands)
-            record(success: true)
-            return .success(replies)
-        } catch {
-            return failed(error)
-        }
+        await throughBreaker { try await execute(commands) }
     }
 
     /// Runs formatted commands (no scripts among them) as one pipeline through the breaker.
     func guarded(_ commands: RedisCommandBuffer) async -> _Replies {
-        guard permit() else { return .failure(.circuitOpen) }
-        do {
-            let replies = try await pool.pipeline(commands)
-            record(success: true)
-            return .success(replies)
-        } catch {
-            return failed(error)
-        }
+        await throughBreaker { try await pool.pipeline(commands) }
     }
 
     /// Formatted commands as one pipeline through the breaker, the replies as received.
     func guardedRaw(_ commands: RedisCommandBuffer) async -> _RawReplies {
+        await throughBreaker { try await pool.rawPipeline(commands) }
+    }
+
+    /// Runs `call` (one pipeline) unless the breaker is open, and records how it went.
+    func throughBreaker<Replies>(_ call: () async throws -> Replies) async -> _Outcome<Replies> {
         guard permit() else { return .failure(.circuitOpen) }
         do {
-            let replies = try await pool.rawPipeline(commands)
+            let replies = try await call()
             record(success: true)
             return .success(replies)
         } catch {
@@ -885,10 +876,20 @@ public final class L2Cache: Sendable {
         }
     }
 
-    /// Records a failed pipeline (a cancelled one is no failure of Redis).
-    private func failed(_ error: any Error) -> _Replies { .failure(failureReason(error)) }
+    /// ``throughBreaker(_:)`` for a blocking call.
+    func throughBreakerSync<Replies>(_ call: () throws -> Replies) -> _Outcome<Replies> {
+        guard permit() else { return .failure(.circuitOpen) }
+        do {
+            let replies = try call()
+            record(success: true)
+            return .success(replies)
+        } catch {
+            return .failure(failureReason(error))
+        }
+    }
 
-    private func failureReason(_ error: any Error) -> L2SkipReason {
+    /// Records a failed pipeline (a cancelled one is no failure of Redis) and says why.
+    func failureReason(_ error: any Error) -> L2SkipReason {
         if error is CancellationError {
             record(success: true)
             return .redisFailure("cancelled")
@@ -900,15 +901,14 @@ public final class L2Cache: Sendable {
         return .redisFailure("\(error)")
     }
 
-    enum _Replies {
-        case success([RESPValue])
+    /// A pipeline's replies, or why it was skipped.
+    enum _Outcome<Replies> {
+        case success(Replies)
         case failure(L2SkipReason)
     }
 
-    enum _RawReplies {
-        case success(RedisRawReplies)
-        case failure(L2SkipReason)
-    }
+    typealias _Replies = _Outcome<[RESPValue]>
+    typealias _RawReplies = _Outcome<RedisRawReplies>
 
     func permit() -> Bool {
         let now = elapsed()
