@@ -52,19 +52,14 @@ func startWorker(_ options: Options, consumer: String, namespace: String) throws
 /// Connections updating random rows above id 100,000 of the latency table, each in a
 /// blocking session on its connection's own thread (not on the cooperative pool, where they
 /// would delay the timed commits and the subscriber's tasks), until `stop`.
-final class Load: Sendable {
+struct Load {
     let connections: [PostgresConnection]
     let sessions: [Task<Int, any Error>]
+    /// Shared with the sessions, which stop once it is set.
     let flag: Stop
     let started = ContinuousClock.now
 
     final class Stop: Sendable { let done = Atomic<Bool>(false) }
-
-    private init(connections: [PostgresConnection], sessions: [Task<Int, any Error>], stop: Stop) {
-        self.connections = connections
-        self.sessions = sessions
-        self.flag = stop
-    }
 
     static func start(_ options: Options) async throws -> Load {
         var connections: [PostgresConnection] = []
@@ -82,7 +77,7 @@ final class Load: Sendable {
                 }
             }
         }
-        return Load(connections: connections, sessions: sessions, stop: stop)
+        return Load(connections: connections, sessions: sessions, flag: stop)
     }
 
     /// Stops the writers; their commits per second.
