@@ -125,7 +125,12 @@ import Testing
     @Test func l2OnlyKindsLookUpL2BeforeJoiningAFlight() async throws {
         // A kind without L1 or fail-safe copy stores nothing in this process: an L2 hit
         // takes no flight, and a miss still loads once however many callers want it.
-        let l2 = try makeL2(namespace: uniqueNamespace("l2first"))
+        // Twenty callers share the pool's 4 connections: on a machine busy with other tests a
+        // short wait would skip L2 (and load), which is right but not what this counts.
+        let l2 = try makeL2(namespace: uniqueNamespace("l2first")) {
+            $0.connectionWaitTimeout = .seconds(30)
+            $0.commandTimeout = .seconds(30)
+        }
         let cache = try TieredCache<String>(configuration: quietConfiguration("l2first"), l2: l2)
         let policy = CachePolicy(kind: "l2only", l1TTL: nil, l2TTL: .seconds(60))
         let calls = CountingLoader("loaded")
