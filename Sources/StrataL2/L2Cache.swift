@@ -514,9 +514,7 @@ public final class L2Cache: Sendable {
         commands.appendArgument(Self.mget.bytes)
         var union = _GenerationUnion()
         for plan in plans {
-            plan.wire.withUnsafeBytes {
-                commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: $0[_KeyPlan.valueWireStart..<plan.leaseWireStart]), count: 1)
-            }
+            commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: plan.wire[_KeyPlan.valueWireStart..<plan.leaseWireStart]), count: 1)
             union.add(plan)
         }
         commands.append(union.mget)
@@ -681,7 +679,7 @@ public final class L2Cache: Sendable {
         commands.appendArgument(Self.del.bytes)
         for index in batch.pending {
             let plan = batch.plans[index]
-            plan.wire.withUnsafeBytes { commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: $0[plan.leaseWireStart..<plan.slotsWireStart]), count: 1) }
+            commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: plan.wire[plan.leaseWireStart..<plan.slotsWireStart]), count: 1)
         }
         // `PX ttl`, the same for every entry: formatted once.
         let expiryArguments = RedisCommandBuffer.formatArgument(Self.px.bytes)
@@ -696,7 +694,7 @@ public final class L2Cache: Sendable {
                         let plan = batch.plans[index]
                         commands.beginCommand(argumentCount: 5)
                         // `SET` and the value key.
-                        plan.wire.withUnsafeBytes { commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: $0[..<plan.leaseWireStart]), count: 2) }
+                        commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: plan.wire[..<plan.leaseWireStart]), count: 2)
                         do throws(L2Error) {
                             try appendEnvelope(plan, payload: UnsafeRawBufferPointer(rebasing: payloads[batch.payloadStarts[index]..<batch.payloadStarts[index + 1]]),
                                                generations: UnsafeBufferPointer(rebasing: generations[batch.generationStarts[index]..<batch.generationStarts[index + 1]]),
@@ -979,12 +977,9 @@ struct _GenerationUnion {
     mutating func add(_ plan: _KeyPlan) {
         // By index, with the slots from the plan's wire (which the batch reads anyway): a
         // known key's generation arguments (on the heap) are not touched at all.
-        let epoch = plan.epoch
-        plan.wire.withUnsafeBytes { wire in
-            let slotCount = plan.slotCount
-            for slotIndex in 0..<plan.generationCount {
-                add(plan, slotIndex, identity: slotIndex < slotCount ? epoch << 32 | plan.slot(slotIndex, in: wire) : -1)
-            }
+        let epoch = plan.epoch, wire = plan.wire, slotCount = plan.slotCount
+        for slotIndex in 0..<plan.generationCount {
+            add(plan, slotIndex, identity: slotIndex < slotCount ? epoch << 32 | plan.slot(slotIndex, in: wire) : -1)
         }
     }
 

@@ -4,7 +4,9 @@ import Synchronization
 
 /// The Redis keys of one logical key, with their command arguments built once. A class:
 /// plans are shared through the memo and passed around a lot; copying one is one retain.
-final class _KeyPlan: Sendable {
+/// `@unchecked Sendable`: every property is immutable after `init`, including the bytes of
+/// ``wire``, which the plan owns.
+final class _KeyPlan: @unchecked Sendable {
     let key: String
     let valueKey: String
     let leaseKey: String
@@ -23,8 +25,10 @@ final class _KeyPlan: Sendable {
     /// What a batch sends for this key, formatted as RESP arguments once, in one array (a
     /// batch touches one allocation per key): `SET`, the value key (from
     /// ``valueWireStart``), the lease key (from ``leaseWireStart``), then ``slots`` as
-    /// little-endian `UInt32`s (from ``slotsWireStart``, when the plan has slots).
-    let wire: [UInt8]
+    /// little-endian `UInt32`s (from ``slotsWireStart``, when the plan has slots). Raw
+    /// memory owned by the plan (freed in `deinit`), so that reading it takes no reference
+    /// count: a batch reads it for every entry.
+    let wire: UnsafeRawBufferPointer
     let leaseWireStart: Int
     let slotsWireStart: Int
     /// `generationKeys.count`, without touching that array.
@@ -54,10 +58,14 @@ final class _KeyPlan: Sendable {
         wire += RedisCommandBuffer.formatArgument(leaseArgument.bytes)
         slotsWireStart = wire.count
         for slot in slots { withUnsafeBytes(of: UInt32(truncatingIfNeeded: slot).littleEndian) { wire.append(contentsOf: $0) } }
-        self.wire = wire
+        let owned = UnsafeMutableRawBufferPointer.allocate(byteCount: wire.count, alignment: 8)   // never empty: `SET` first
+        wire.withUnsafeBytes { owned.copyMemory(from: $0) }
+        self.wire = UnsafeRawBufferPointer(owned)
         generationCount = generationKeys.count
         keyChecksum = _Envelope.keyChecksum(redisKey: valueArgument.bytes)
     }
+
+    deinit { UnsafeMutableRawBufferPointer(mutating: wire).deallocate() }
 
     /// Slot `index` (`< slots.count`) from the plan's ``wire``, given as `wire`.
     @inline(__always)
@@ -249,9 +257,8 @@ final class _KeyMemo: Sendable {
             for plan in plans {
                 starts.append(generations.count)
                 if plan.epoch == state.epoch {
-                    plan.wire.withUnsafeBytes { wire in
-                        for index in 0..<plan.generationCount { generations.append(state.generations[plan.slot(index, in: wire)]) }
-                    }
+                    let wire = plan.wire
+                    for index in 0..<plan.generationCount { generations.append(state.generations[plan.slot(index, in: wire)]) }
                 } else {
                     for key in plan.generationKeys { generations.append(state.slots[key].map { state.generations[$0] } ?? 0) }
                 }
@@ -288,12 +295,11 @@ final class _KeyMemo: Sendable {
 
     private static func remember<C: Collection<Int64>>(_ plan: _KeyPlan, _ generations: C, _ state: inout State) {
         if plan.epoch == state.epoch {
-            plan.wire.withUnsafeBytes { wire in
-                var index = 0
-                for generation in generations {
-                    if generation >= 0 { state.generations[plan.slot(index, in: wire)] = generation }
-                    index += 1
-                }
+            let wire = plan.wire
+            var index = 0
+            for generation in generations {
+                if generation >= 0 { state.generations[plan.slot(index, in: wire)] = generation }
+                index += 1
             }
             return
         }

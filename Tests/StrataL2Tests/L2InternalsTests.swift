@@ -72,9 +72,7 @@ struct L2InternalsTests {
         #expect(Array(plan.wire[..<plan.leaseWireStart]) == set + argument(plan.valueArgument.bytes), sourceLocation: sourceLocation)
         #expect(Array(plan.wire[plan.leaseWireStart..<plan.slotsWireStart]) == argument(plan.leaseArgument.bytes), sourceLocation: sourceLocation)
         #expect(plan.slotCount == plan.slots.count, sourceLocation: sourceLocation)
-        plan.wire.withUnsafeBytes { wire in
-            #expect((0..<plan.slotCount).map { plan.slot($0, in: wire) } == plan.slots, sourceLocation: sourceLocation)
-        }
+        #expect((0..<plan.slotCount).map { plan.slot($0, in: plan.wire) } == plan.slots, sourceLocation: sourceLocation)
         let data: [UInt8] = [1, 2, 3, 250]
         #expect(data.withUnsafeBytes { _Envelope.checksum(keyChecksum: plan.keyChecksum, $0) }
                 == _Envelope.checksum(redisKey: plan.valueArgument.bytes, data[...]), sourceLocation: sourceLocation)
