@@ -630,7 +630,10 @@ public final class L2Cache: Sendable {
         var keys: [String] = []
         keys.reserveCapacity(entries.count)
         for index in entries.indices { keys.append(entries[index].key) }
-        batch.plans = try memo.plans(keys, layout: layout)
+        batch.generationStarts.reserveCapacity(entries.count + 1)
+        batch.generations.reserveCapacity(entries.count * 4)
+        batch.plans = try memo.plans(keys, layout: layout, generations: &batch.generations, starts: &batch.generationStarts)
+        batch.generationStarts.append(batch.generations.count)
         batch.payloadStarts.reserveCapacity(entries.count + 1)
         if codecIsBinary {
             // One writer and one buffer for the whole batch; the values are read in place
@@ -658,10 +661,6 @@ public final class L2Cache: Sendable {
             }
         }
         batch.payloadStarts.append(batch.payloads.count)
-        batch.generationStarts.reserveCapacity(entries.count + 1)
-        batch.generations.reserveCapacity(entries.count * 4)
-        memo.knownGenerations(batch.plans, into: &batch.generations, starts: &batch.generationStarts)
-        batch.generationStarts.append(batch.generations.count)
         batch.outcomes = Array(repeating: nil, count: entries.count)
         batch.pending = Array(batch.plans.indices)
         return batch

@@ -224,6 +224,32 @@ final class _KeyMemo: Sendable {
         return plans.map { $0! }
     }
 
+    /// ``plans(_:layout:)`` and ``knownGenerations(_:into:starts:)`` together: when every key
+    /// is known (the usual case of a batch write), one lock and one pass over the plans.
+    func plans(_ keys: [String], layout: L2KeyLayout, generations: inout [Int64], starts: inout [Int]) throws(L2Error) -> [_KeyPlan] {
+        let known: [_KeyPlan]? = state.withLock { state in
+            var known: [_KeyPlan] = []
+            known.reserveCapacity(keys.count)
+            for key in keys {
+                // A plan in the table is of the current epoch (a new epoch empties the table).
+                guard let plan = state.plans[key] else {
+                    generations.removeAll(keepingCapacity: true)
+                    starts.removeAll(keepingCapacity: true)
+                    return nil
+                }
+                starts.append(generations.count)
+                let wire = plan.wire
+                for index in 0..<plan.generationCount { generations.append(state.generations[plan.slot(index, in: wire)]) }
+                known.append(plan)
+            }
+            return known
+        }
+        if let known { return known }
+        let plans = try plans(keys, layout: layout)
+        knownGenerations(plans, into: &generations, starts: &starts)
+        return plans
+    }
+
     private static func slot(_ generationKey: String, _ state: inout State) -> Int {
         if let slot = state.slots[generationKey] { return slot }
         let slot = state.generations.count
@@ -237,16 +263,6 @@ final class _KeyMemo: Sendable {
         state.withLock { state in
             if plan.epoch == state.epoch { return plan.slots.map { state.generations[$0] } }
             return plan.generationKeys.map { key in state.slots[key].map { state.generations[$0] } ?? 0 }
-        }
-    }
-
-    /// The known generations of several plans under one lock.
-    func knownGenerations(_ plans: [_KeyPlan]) -> [[Int64]] {
-        state.withLock { state in
-            plans.map { plan in
-                if plan.epoch == state.epoch { return plan.slots.map { state.generations[$0] } }
-                return plan.generationKeys.map { key in state.slots[key].map { state.generations[$0] } ?? 0 }
-            }
         }
     }
 
