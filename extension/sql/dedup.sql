@@ -80,3 +80,48 @@ BEGIN
 END
 $$;
 SELECT * FROM outbox;
+
+-- What a transaction added is forgotten at its end, also after a rolled-back
+-- subtransaction: the next transaction writes the keys again and counts afresh
+-- towards collapse_after (still 2: one row's two entries fit, a second row's do not).
+SELECT reset_outbox();
+BEGIN;
+SAVEPOINT s1;
+UPDATE profiles SET bio = 'r' WHERE id = 1;
+ROLLBACK TO SAVEPOINT s1;
+UPDATE profiles SET bio = 's' WHERE id = 1;
+COMMIT;
+UPDATE profiles SET bio = 't' WHERE id = 1;
+BEGIN;
+UPDATE profiles SET bio = 'u' WHERE id = 1;
+UPDATE profiles SET bio = 'u' WHERE id = 2;
+COMMIT;
+SELECT * FROM outbox;
+
+-- A transaction that adds hundreds of entries (its state is dropped at the
+-- end rather than emptied), with a rolled-back subtransaction among them;
+-- the transactions after it dedup and count as before.
+CREATE TABLE bulk (id int PRIMARY KEY, v int);
+SELECT strata.watch('bulk', ARRAY['bulk:{id}']);
+SELECT reset_outbox();
+BEGIN;
+INSERT INTO bulk SELECT g, 0 FROM generate_series(1, 300) g;
+SAVEPOINT s1;
+UPDATE bulk SET v = 1 WHERE id <= 10;
+INSERT INTO bulk VALUES (301, 0);
+ROLLBACK TO SAVEPOINT s1;
+INSERT INTO bulk VALUES (301, 0);
+UPDATE bulk SET v = 2 WHERE id > 290;
+UPDATE profiles SET bio = 'v' WHERE id = 3;
+COMMIT;
+SELECT op, source, count(*) AS rows, count(DISTINCT keys) AS distinct_keys
+  FROM strata.change_log GROUP BY op, source ORDER BY op, source;
+SELECT reset_outbox();
+BEGIN;
+UPDATE bulk SET v = 3 WHERE id = 1;
+UPDATE bulk SET v = 4 WHERE id = 1;
+UPDATE profiles SET bio = 'w' WHERE id = 3;
+UPDATE profiles SET bio = 'x' WHERE id = 3;
+COMMIT;
+SELECT * FROM outbox;
+SELECT strata.unwatch('bulk');

@@ -49,8 +49,11 @@ typedef struct TableState
  * The two tables live as long as the backend (creating them for every
  * writing transaction was a measurable part of the trigger's cost) and are
  * emptied when the transaction ends; the dedup strings are in key_cxt, reset
- * then.  A transaction that wrote many entries leaves tables with many
- * buckets behind: those are dropped instead and made anew when needed.
+ * then.  Emptying removes the entries the transaction added, remembered in
+ * added_keys and added_tables, rather than scanning every bucket.  A
+ * transaction that added more than STATE_KEEP_ENTRIES to either table has
+ * grown it to many buckets: both are dropped instead and made anew when
+ * needed.
  */
 #define STATE_KEEP_ENTRIES	256
 
@@ -58,6 +61,17 @@ static MemoryContext key_cxt = NULL;
 static HTAB *dedup = NULL;
 static HTAB *tables = NULL;
 static bool state_used = false;	/* entries added in this transaction */
+
+/*
+ * What this transaction added, until either list is full (added_overflow).
+ * An entry that a subtransaction abort removed stays listed (its key string
+ * stays in key_cxt until the end): removing it again finds nothing.
+ */
+static char *added_keys[STATE_KEEP_ENTRIES];
+static int	n_added_keys = 0;
+static Oid	added_tables[STATE_KEEP_ENTRIES];
+static int	n_added_tables = 0;
+static bool added_overflow = false;
 
 static uint32
 dedup_hash(const void *key, Size keysize)
@@ -103,25 +117,12 @@ ensure_state(void)
 	state_used = true;
 }
 
-/* Removes every entry of a table (removing the entry just returned is allowed). */
-static void
-hash_clear(HTAB *h)
-{
-	HASH_SEQ_STATUS status;
-	void	   *e;
-
-	hash_seq_init(&status, h);
-	while ((e = hash_seq_search(&status)) != NULL)
-		hash_search(h, e, HASH_REMOVE, NULL);
-}
-
 void
 strata_capture_xact_end(void)
 {
 	if (state_used)
 	{
-		if (hash_get_num_entries(dedup) > STATE_KEEP_ENTRIES ||
-			hash_get_num_entries(tables) > STATE_KEEP_ENTRIES)
+		if (added_overflow)
 		{
 			hash_destroy(dedup);
 			hash_destroy(tables);
@@ -130,11 +131,20 @@ strata_capture_xact_end(void)
 		}
 		else
 		{
+			int			i;
+
 			/* before the reset: removing compares the key strings */
-			hash_clear(dedup);
-			hash_clear(tables);
+			for (i = 0; i < n_added_keys; i++)
+				hash_search(dedup, &added_keys[i], HASH_REMOVE, NULL);
+			for (i = 0; i < n_added_tables; i++)
+				hash_search(tables, &added_tables[i], HASH_REMOVE, NULL);
+			Assert(hash_get_num_entries(dedup) == 0);
+			Assert(hash_get_num_entries(tables) == 0);
 		}
 		MemoryContextReset(key_cxt);
+		n_added_keys = 0;
+		n_added_tables = 0;
+		added_overflow = false;
 		state_used = false;
 	}
 	strata_rules_reset_use();
@@ -400,8 +410,13 @@ capture_row(StrataRules *r, TableState *ts, TriggerData *td)
 	{
 		char	   *dk = MemoryContextStrdup(key_cxt, (char *) lfirst(lc));
 		bool		found;
-		DedupEntry *d = hash_search(dedup, &dk, HASH_ENTER, &found);
+		DedupEntry *d;
 
+		if (n_added_keys < STATE_KEEP_ENTRIES)
+			added_keys[n_added_keys++] = dk;
+		else
+			added_overflow = true;
+		d = hash_search(dedup, &dk, HASH_ENTER, &found);
 		d->key = dk;
 		d->relid = r->relid;
 		d->subid = subid;
@@ -451,6 +466,10 @@ strata_capture(PG_FUNCTION_ARGS)
 	ts = hash_search(tables, &relid, HASH_ENTER, &found);
 	if (!found)
 	{
+		if (n_added_tables < STATE_KEEP_ENTRIES)
+			added_tables[n_added_tables++] = relid;
+		else
+			added_overflow = true;
 		ts->count = 0;
 		ts->collapsed_sub = InvalidSubTransactionId;
 	}
