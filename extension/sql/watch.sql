@@ -62,6 +62,32 @@ ROLLBACK;
 UPDATE accounts SET org_id = 6;
 SELECT * FROM outbox;
 
+-- Changes alternating between two tables use each one's rules, also when
+-- the rules of the table changed last, or of the other one, are replaced.
+CREATE TABLE ledgers (id int PRIMARY KEY, org_id int);
+INSERT INTO ledgers VALUES (1, 2);
+SELECT strata.watch('ledgers', ARRAY['ledger:{id}']);
+SELECT reset_outbox();
+UPDATE accounts SET org_id = 8;
+UPDATE ledgers SET org_id = 8;
+UPDATE accounts SET org_id = 9;
+SELECT strata.watch('accounts', ARRAY['acct3:{id}']);
+UPDATE ledgers SET org_id = 9;
+UPDATE accounts SET org_id = 10;
+SELECT strata.watch('ledgers', ARRAY['ledger2:{id}']);
+UPDATE accounts SET org_id = 11;
+UPDATE ledgers SET org_id = 11;
+SELECT * FROM outbox;
+
+-- unwatch() and watch() again in one session: the new rules apply.
+SELECT reset_outbox();
+SELECT strata.unwatch('ledgers');
+UPDATE ledgers SET org_id = 12;
+SELECT strata.watch('ledgers', ARRAY['ledger3:{id}']);
+UPDATE ledgers SET org_id = 13;
+SELECT * FROM outbox;
+SELECT strata.unwatch('ledgers');
+
 -- unwatch() drops the triggers and the rules; false when not watched.
 SELECT strata.unwatch('accounts');
 SELECT strata.unwatch('accounts');

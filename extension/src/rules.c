@@ -30,6 +30,14 @@ typedef struct RulesEntry
 } RulesEntry;
 
 static HTAB *rules_hash = NULL;
+
+/*
+ * The rules returned last, for a run of changes to one table: used while
+ * valid (the relcache callback clears that as for any entry) without the
+ * hash lookup.  Forgotten before rules are freed.
+ */
+static StrataRules *last_rules = NULL;
+
 static Oid	building_relid = InvalidOid;	/* rules being read right now */
 static bool building_invalidated = false;
 static int	rules_in_use = 0;
@@ -352,8 +360,9 @@ build_rules(Relation rel)
 	return r;
 }
 
-StrataRules *
-strata_rules_get(Relation rel)
+/* strata_rules_get() past the last table's rules: the hash, or a build. */
+static pg_noinline StrataRules *
+rules_lookup(Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
 	RulesEntry *e;
@@ -376,10 +385,14 @@ strata_rules_get(Relation rel)
 	if (!found)
 		e->rules = NULL;
 	if (e->rules != NULL && e->rules->valid)
+	{
+		last_rules = e->rules;
 		return e->rules;
+	}
 
 	old = e->rules;
 	e->rules = NULL;
+	last_rules = NULL;
 	if (old != NULL && rules_in_use == 0)
 		MemoryContextDelete(old->cxt);	/* else leak it: an outer call uses it */
 
@@ -399,5 +412,16 @@ strata_rules_get(Relation rel)
 		r->valid = false;
 	e = hash_search(rules_hash, &relid, HASH_ENTER, &found);
 	e->rules = r;
+	last_rules = r;
 	return r;
+}
+
+StrataRules *
+strata_rules_get(Relation rel)
+{
+	StrataRules *r = last_rules;
+
+	if (r != NULL && r->relid == RelationGetRelid(rel) && r->valid)
+		return r;
+	return rules_lookup(rel);
 }
