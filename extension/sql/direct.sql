@@ -120,6 +120,28 @@ SET enable_seqscan = off;
 SELECT op, keys FROM strata.change_log WHERE source = 'public.direct_items' ORDER BY seq;
 RESET enable_seqscan;
 DROP INDEX strata.regress_source_seq;
+SELECT strata.invalidate(ARRAY['plain:2']) IS NOT NULL AS written;
+
+-- Indexes of the outbox rebuilt, altered, or created and dropped
+-- concurrently: each write maintains the indexes the tables have then.
+SELECT reset_outbox();
+REINDEX INDEX strata.change_log_pkey;
+REINDEX INDEX strata.dirty_marks_mark_idx;
+SELECT strata.invalidate(ARRAY['reindex:1']) IS NOT NULL AS written;
+UPDATE direct_items SET team = 15 WHERE id = 9;
+ALTER INDEX strata.change_log_pkey SET (fillfactor = 80);
+SELECT strata.invalidate(ARRAY['alter:1']) IS NOT NULL AS written;
+ALTER INDEX strata.change_log_pkey RESET (fillfactor);
+CREATE INDEX CONCURRENTLY regress_op_seq ON strata.change_log (op, seq);
+SELECT strata.invalidate(ARRAY['cic:1']) IS NOT NULL AS written;
+UPDATE direct_items SET team = 16 WHERE id = 10;
+SELECT bt_index_check('strata.regress_op_seq', true) AS concurrent_index,
+       bt_index_check('strata.change_log_pkey', true) AS change_log_pkey,
+       bt_index_check('strata.dirty_marks_mark_idx', true) AS dirty_marks_mark_idx;
+DROP INDEX CONCURRENTLY strata.regress_op_seq;
+SELECT strata.invalidate(ARRAY['cic:2']) IS NOT NULL AS written;
+SELECT keys FROM strata.change_log ORDER BY seq;
+SELECT bt_index_check('strata.change_log_pkey', true) AS change_log_pkey;
 
 -- Indexes added to the outbox (expression, partial) are maintained.
 CREATE INDEX regress_first_key ON strata.change_log ((keys[1])) WHERE op = 'M';

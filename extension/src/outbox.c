@@ -116,9 +116,57 @@ typedef struct ColumnMap
 static ColumnMap change_log_map;	/* zeroed: relid InvalidOid */
 static ColumnMap dirty_marks_map;
 
+/*
+ * Whether a table takes lean inserts (see DirectInsert) and, if so, the
+ * indexes to open for them, so that they are not listed and checked again
+ * for every outbox write (they are still opened and locked every time).
+ * What decides it is the table's access method, CHECK constraints and index
+ * list, each changed with a relcache invalidation of the table, and what
+ * each index is (access method, key columns, no expression or predicate),
+ * fixed while the index exists.  A relcache invalidation of the table or of
+ * a listed index resets it, as it resets the relcache's own index list.
+ */
+typedef struct LeanIndexes
+{
+	Oid			relid;			/* InvalidOid: not computed */
+	bool		lean;
+	int			nindexes;
+	Oid		   *indexes;		/* in TopMemoryContext, reused */
+	int			maxindexes;
+} LeanIndexes;
+
+static LeanIndexes change_log_lean;
+static LeanIndexes dirty_marks_lean;
+
+/* Relcache invalidations seen, to tell whether one arrived meanwhile. */
+static uint64 outbox_invals = 0;
+
+static void
+lean_indexes_invalidate(LeanIndexes *li, Oid relid)
+{
+	int			i;
+
+	if (!OidIsValid(li->relid))
+		return;
+	if (relid == InvalidOid || relid == li->relid)
+	{
+		li->relid = InvalidOid;
+		return;
+	}
+	for (i = 0; i < li->nindexes; i++)
+		if (li->indexes[i] == relid)
+		{
+			li->relid = InvalidOid;
+			return;
+		}
+}
+
 void
 strata_outbox_relcache_callback(Oid relid)
 {
+	outbox_invals++;
+	lean_indexes_invalidate(&change_log_lean, relid);
+	lean_indexes_invalidate(&dirty_marks_lean, relid);
 	if (relid == InvalidOid || relid == cached_outbox_relid ||
 		relid == cached_seq_relid || relid == cached_marks_relid)
 	{
@@ -345,9 +393,12 @@ plain_btree(Relation index)
 	return true;
 }
 
-/* Opens the indexes for lean inserts; false (nothing left open) if the table is not lean. */
+/*
+ * Decides whether the table is lean: opens its indexes and checks them.
+ * Leaves them open in di when it is.
+ */
 static bool
-lean_begin(DirectInsert *di)
+lean_check(DirectInsert *di)
 {
 	TupleConstr *constr = RelationGetDescr(di->rel)->constr;
 	List	   *oids;
@@ -377,6 +428,52 @@ lean_begin(DirectInsert *di)
 	return true;
 }
 
+/*
+ * Opens the indexes for lean inserts; false (nothing left open) if the table
+ * is not lean.  The decision and the index list are kept in *li, unless an
+ * invalidation arrived while they were made.
+ */
+static bool
+lean_begin(DirectInsert *di, LeanIndexes *li)
+{
+	Oid			relid = RelationGetRelid(di->rel);
+	uint64		invals = outbox_invals;
+	int			i;
+
+	if (li->relid == relid)
+	{
+		if (!li->lean)
+			return false;
+		/* as current as RelationGetIndexList(): the same invalidations reset both */
+		di->indexes = palloc(sizeof(Relation) * Max(li->nindexes, 1));
+		di->nindexes = li->nindexes;
+		for (i = 0; i < di->nindexes; i++)
+			di->indexes[i] = index_open(li->indexes[i], RowExclusiveLock);
+		return true;
+	}
+
+	li->relid = InvalidOid;
+	li->lean = lean_check(di);
+	li->nindexes = 0;
+	if (li->lean)
+	{
+		if (li->maxindexes < di->nindexes)
+		{
+			if (li->indexes != NULL)
+				pfree(li->indexes);
+			li->indexes = MemoryContextAlloc(TopMemoryContext,
+											 sizeof(Oid) * di->nindexes);
+			li->maxindexes = di->nindexes;
+		}
+		for (i = 0; i < di->nindexes; i++)
+			li->indexes[i] = RelationGetRelid(di->indexes[i]);
+		li->nindexes = di->nindexes;
+	}
+	if (outbox_invals == invals)
+		li->relid = relid;
+	return li->lean;
+}
+
 static void
 executor_begin(DirectInsert *di)
 {
@@ -394,7 +491,7 @@ executor_begin(DirectInsert *di)
  */
 static bool
 direct_begin(DirectInsert *di, Oid relid, const KnownColumn *known, int nknown,
-			 ColumnMap *map)
+			 ColumnMap *map, LeanIndexes *li)
 {
 	/* what the executor checks before an INSERT (ExecCheckXactReadOnly) */
 	if (XactReadOnly)
@@ -410,7 +507,7 @@ direct_begin(DirectInsert *di, Oid relid, const KnownColumn *known, int nknown,
 	}
 	di->map = *map;
 	di->cid = GetCurrentCommandId(true);
-	if (!lean_begin(di))
+	if (!lean_begin(di, li))
 		executor_begin(di);
 	return true;
 }
@@ -607,7 +704,7 @@ write_outbox_row(Oid relid, Oid seq_relid, Datum xid, const char *source, char o
 	int64		seq;
 
 	if (!direct_begin(&di, relid, change_log_columns, CL_NCOLS,
-					  &change_log_map))
+					  &change_log_map, &change_log_lean))
 	{
 		Datum		spi_values[6];
 		char		spi_nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
@@ -655,7 +752,7 @@ write_marks(Oid relid, List *marks, Datum marks_array, int64 seq, Datum xid)
 	ListCell   *lc;
 
 	if (!direct_begin(&di, relid, dirty_marks_columns, DM_NCOLS,
-					  &dirty_marks_map))
+					  &dirty_marks_map, &dirty_marks_lean))
 	{
 		spi_insert_marks(marks_array, seq, xid);
 		return;
