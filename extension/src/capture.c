@@ -4,7 +4,7 @@
  *		against OLD and NEW rows and writes the keys not yet written in this
  *		transaction to the outbox.
  *
- * Per transaction (emptied at commit/abort):
+ * Per transaction (emptied at pre-commit, and at the end of the transaction):
  *	- a dedup set of every key, prefix and mark already written, each with the
  *	  table it counts for and the subtransaction that wrote it;
  *	- per table, the number of distinct entries written and whether the table

@@ -173,6 +173,14 @@ strata_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 			if (xact_wrote_outbox)
 				send_wakeup();
+
+			/*
+			 * The trigger's per-transaction state is emptied here, while its
+			 * memory is still in the CPU's cache (the commit's WAL flush that
+			 * follows usually sleeps); again at the end, for anything a later
+			 * pre-commit callback still captured.
+			 */
+			strata_capture_xact_end();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
