@@ -237,9 +237,7 @@ final class _KeyMemo: Sendable {
                     starts.removeAll(keepingCapacity: true)
                     return nil
                 }
-                starts.append(generations.count)
-                let wire = plan.wire
-                for index in 0..<plan.generationCount { generations.append(state.generations[plan.slot(index, in: wire)]) }
+                Self.appendKnownGenerations(plan, state, to: &generations, starts: &starts)
                 known.append(plan)
             }
             return known
@@ -270,15 +268,18 @@ final class _KeyMemo: Sendable {
     /// `generations`; `starts` gets where each plan's begin.
     func knownGenerations(_ plans: [_KeyPlan], into generations: inout [Int64], starts: inout [Int]) {
         state.withLock { state in
-            for plan in plans {
-                starts.append(generations.count)
-                if plan.epoch == state.epoch {
-                    let wire = plan.wire
-                    for index in 0..<plan.generationCount { generations.append(state.generations[plan.slot(index, in: wire)]) }
-                } else {
-                    for key in plan.generationKeys { generations.append(state.slots[key].map { state.generations[$0] } ?? 0) }
-                }
-            }
+            for plan in plans { Self.appendKnownGenerations(plan, state, to: &generations, starts: &starts) }
+        }
+    }
+
+    /// Appends where the plan's generations begin to `starts`, and them to `generations`.
+    private static func appendKnownGenerations(_ plan: _KeyPlan, _ state: borrowing State, to generations: inout [Int64], starts: inout [Int]) {
+        starts.append(generations.count)
+        if plan.epoch == state.epoch {
+            let wire = plan.wire
+            for index in 0..<plan.generationCount { generations.append(state.generations[plan.slot(index, in: wire)]) }
+        } else {
+            for key in plan.generationKeys { generations.append(state.slots[key].map { state.generations[$0] } ?? 0) }
         }
     }
 
