@@ -55,4 +55,7 @@ set +e
 swift test --skip-build --no-parallel 2>&1 | tee "$STRATA_HOME/swift-test.log" | grep -vE '^(Test Case .* started|Test Case .* passed|.* Test .* started\.$)'
 status="${PIPESTATUS[0]}"
 set -e
+
+log "== examples: the README's Hummingbird route, built and run against the servers =="
+"$STRATA_ROOT/scripts/test-examples.sh" || status=1
 exit "$status"
