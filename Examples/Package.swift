@@ -8,8 +8,9 @@ let rootPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().lastPathComponent
 
 // The README's examples as code that builds, in a package of their own so that the root
-// package does not depend on a web framework. `make test` builds it and checks that the
-// README shows API.swift as it is here. Build from this folder:
+// package does not depend on a web framework. `make test` (scripts/test-examples.sh) builds
+// it, checks that every Swift block of the README appears verbatim in one of its sources,
+// and runs authz-api against the servers. Build from this folder:
 //   swift build --scratch-path ../.build-examples
 let package = Package(
     name: "strata-examples",
@@ -17,6 +18,8 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // The README's Hummingbird 2 route: API.swift is the README's code block,
@@ -29,6 +32,29 @@ let package = Package(
                 .product(name: "StrataInvalidation", package: rootPackage),
                 .product(name: "StrataL2", package: rootPackage),
                 .product(name: "StrataPostgres", package: rootPackage),
+            ]
+        ),
+        // The README's other snippets, each with stand-ins for its surroundings: built, not run.
+        .executableTarget(
+            name: "readme-l1",
+            dependencies: [.product(name: "StrataMem", package: rootPackage)]
+        ),
+        .executableTarget(
+            name: "readme-tiered",
+            dependencies: [
+                .product(name: "Strata", package: rootPackage),
+                .product(name: "StrataInvalidation", package: rootPackage),
+                .product(name: "StrataL2", package: rootPackage),
+            ]
+        ),
+        .executableTarget(
+            name: "readme-subscribers",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Strata", package: rootPackage),
+                .product(name: "StrataInvalidation", package: rootPackage),
+                .product(name: "StrataL2", package: rootPackage),
             ]
         ),
     ]

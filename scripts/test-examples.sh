@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The README's Hummingbird example, for real:
-#   1. the README's route block is Examples/Sources/authz-api/API.swift, byte for byte;
+# The README's Swift code, for real:
+#   1. every Swift block of README.md appears verbatim in a source of the Examples package
+#      (the Hummingbird route block is Examples/Sources/authz-api/API.swift, byte for byte;
+#      the snippets are in Examples/Sources/readme-*, with stand-ins for their surroundings);
 #   2. the Examples package builds;
 #   3. with the servers running (STRATA_PG_URL, STRATA_REDIS_URL, the migrations applied)
 #      and a strata-worker beside them, the route answers over HTTP: a granted read is
@@ -10,10 +12,16 @@
 source "$(dirname "$0")/lib.sh"
 cd "$STRATA_ROOT"
 
-log "README's route block against Examples/Sources/authz-api/API.swift"
+log "README's Swift blocks against the sources in Examples/"
 python3 - "$STRATA_ROOT/README.md" "$STRATA_ROOT/Examples/Sources/authz-api/API.swift" <<'PY' || exit 1
-import sys
+import glob, os, re, sys
 readme, source = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+sources = {path: open(path).read() for path in glob.glob(os.path.join(os.path.dirname(os.path.dirname(sys.argv[2])), "*", "*.swift"))}
+for number, block in enumerate(re.findall(r"```swift\n(.*?)```\n", readme, re.S), 1):
+    if not any(block in text for text in sources.values()):
+        first = block.splitlines()[0] if block.strip() else "(empty)"
+        sys.exit(f"error: the README's Swift block #{number} (starting '{first}') is in no source under Examples/Sources; "
+                 "copy it there (with stand-ins for what it uses) so that it is built")
 marker = "this block is its `API.swift`):"
 if marker not in readme:
     sys.exit("error: README.md no longer introduces the Hummingbird example with: " + marker)
