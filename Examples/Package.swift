@@ -9,8 +9,8 @@ let rootPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 // The README's examples as code that builds, in a package of their own so that the root
 // package does not depend on a web framework. `make test` (scripts/test-examples.sh) builds
-// it, checks that every Swift block of the README appears verbatim in one of its sources,
-// and runs authz-api against the servers. Build from this folder:
+// it, checks that every Swift block of the README and of docs/*.md appears verbatim in one
+// of its sources, and runs authz-api against the servers. Build from this folder:
 //   swift build --scratch-path ../.build-examples
 let package = Package(
     name: "strata-examples",
@@ -52,6 +52,53 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Strata", package: rootPackage),
+                .product(name: "StrataInvalidation", package: rootPackage),
+                .product(name: "StrataL2", package: rootPackage),
+            ]
+        ),
+        // The Swift snippets of docs/*.md, the same way.
+        .executableTarget(
+            name: "docs-authorization",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Strata", package: rootPackage),
+                .product(name: "StrataInvalidation", package: rootPackage),
+                .product(name: "StrataL2", package: rootPackage),
+            ]
+        ),
+        .executableTarget(
+            name: "docs-clients",
+            dependencies: [
+                .product(name: "StrataPostgres", package: rootPackage),
+                .product(name: "StrataRedis", package: rootPackage),
+            ]
+        ),
+        .executableTarget(
+            name: "docs-invalidation",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "StrataInvalidation", package: rootPackage),
+                .product(name: "StrataMem", package: rootPackage),
+            ]
+        ),
+        .executableTarget(
+            name: "docs-l1",
+            dependencies: [
+                .product(name: "StrataMem", package: rootPackage),
+            ]
+        ),
+        .executableTarget(
+            name: "docs-l2",
+            dependencies: [
+                .product(name: "StrataL2", package: rootPackage),
+            ]
+        ),
+        .executableTarget(
+            name: "docs-tiered",
+            dependencies: [
                 .product(name: "Strata", package: rootPackage),
                 .product(name: "StrataInvalidation", package: rootPackage),
                 .product(name: "StrataL2", package: rootPackage),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's Swift code, for real:
-#   1. every Swift block of README.md appears verbatim in a source of the Examples package
-#      (the Hummingbird route block is Examples/Sources/authz-api/API.swift, byte for byte;
-#      the snippets are in Examples/Sources/readme-*, with stand-ins for their surroundings);
+#   1. every Swift block of README.md and docs/*.md appears verbatim in a source of the
+#      Examples package (the Hummingbird route block is Examples/Sources/authz-api/API.swift,
+#      byte for byte; the snippets are in Examples/Sources/readme-* and docs-*, with stand-ins
+#      for their surroundings), except quoted declarations marked as such;
 #   2. the Examples package builds;
 #   3. with the servers running (STRATA_PG_URL, STRATA_REDIS_URL, the migrations applied)
 #      and a strata-worker beside them, the route answers over HTTP: a granted read is
@@ -12,16 +13,23 @@
 source "$(dirname "$0")/lib.sh"
 cd "$STRATA_ROOT"
 
-log "README's Swift blocks against the sources in Examples/"
+log "the Swift blocks of README.md and docs/*.md against the sources in Examples/"
 python3 - "$STRATA_ROOT/README.md" "$STRATA_ROOT/Examples/Sources/authz-api/API.swift" <<'PY' || exit 1
 import glob, os, re, sys
 readme, source = open(sys.argv[1]).read(), open(sys.argv[2]).read()
 sources = {path: open(path).read() for path in glob.glob(os.path.join(os.path.dirname(os.path.dirname(sys.argv[2])), "*", "*.swift"))}
-for number, block in enumerate(re.findall(r"```swift\n(.*?)```\n", readme, re.S), 1):
-    if not any(block in text for text in sources.values()):
+# A block right after "<!-- declarations of the library, quoted: not an example to build -->" is exempt.
+quoted = "<!-- declarations of the library, quoted: not an example to build -->\n"
+documents = [sys.argv[1]] + sorted(glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "docs", "*.md")))
+for document in documents:
+    text = open(document).read()
+    for number, match in enumerate(re.finditer(r"```swift\n(.*?)```\n", text, re.S), 1):
+        block = match.group(1)
+        if text[:match.start()].endswith(quoted) or any(block in source for source in sources.values()):
+            continue
         first = block.splitlines()[0] if block.strip() else "(empty)"
-        sys.exit(f"error: the README's Swift block #{number} (starting '{first}') is in no source under Examples/Sources; "
-                 "copy it there (with stand-ins for what it uses) so that it is built")
+        sys.exit(f"error: Swift block #{number} of {os.path.relpath(document)} (starting '{first}') is in no source under "
+                 "Examples/Sources; copy it there (with stand-ins for what it uses) so that it is built")
 marker = "this block is its `API.swift`):"
 if marker not in readme:
     sys.exit("error: README.md no longer introduces the Hummingbird example with: " + marker)

@@ -56,6 +56,6 @@ swift test --skip-build --no-parallel 2>&1 | tee "$STRATA_HOME/swift-test.log" |
 status="${PIPESTATUS[0]}"
 set -e
 
-log "== examples: the README's Swift code built, its Hummingbird route run against the servers =="
+log "== examples: the Swift code of README.md and docs/ built, the Hummingbird route run against the servers =="
 "$STRATA_ROOT/scripts/test-examples.sh" || status=1
 exit "$status"
