@@ -12,6 +12,15 @@ let rootPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 // it, checks that every Swift block of the README and of docs/*.md appears verbatim in one
 // of its sources, and runs authz-api against the servers. Build from this folder:
 //   swift build --scratch-path ../.build-examples
+/// Products of the root package.
+func strata(_ names: String...) -> [Target.Dependency] {
+    names.map { .product(name: $0, package: rootPackage) }
+}
+let service: [Target.Dependency] = [
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+]
+
 let package = Package(
     name: "strata-examples",
     platforms: [.macOS(.v15)],
@@ -26,83 +35,19 @@ let package = Package(
         // YourApplication.swift the parts an application supplies itself.
         .executableTarget(
             name: "authz-api",
-            dependencies: [
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Strata", package: rootPackage),
-                .product(name: "StrataInvalidation", package: rootPackage),
-                .product(name: "StrataL2", package: rootPackage),
-                .product(name: "StrataPostgres", package: rootPackage),
-            ]
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
+                + strata("Strata", "StrataInvalidation", "StrataL2", "StrataPostgres")
         ),
-        // The README's other snippets, each with stand-ins for its surroundings: built, not run.
-        .executableTarget(
-            name: "readme-l1",
-            dependencies: [.product(name: "StrataMem", package: rootPackage)]
-        ),
-        .executableTarget(
-            name: "readme-tiered",
-            dependencies: [
-                .product(name: "Strata", package: rootPackage),
-                .product(name: "StrataInvalidation", package: rootPackage),
-                .product(name: "StrataL2", package: rootPackage),
-            ]
-        ),
-        .executableTarget(
-            name: "readme-subscribers",
-            dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Strata", package: rootPackage),
-                .product(name: "StrataInvalidation", package: rootPackage),
-                .product(name: "StrataL2", package: rootPackage),
-            ]
-        ),
-        // The Swift snippets of docs/*.md, the same way.
-        .executableTarget(
-            name: "docs-authorization",
-            dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Strata", package: rootPackage),
-                .product(name: "StrataInvalidation", package: rootPackage),
-                .product(name: "StrataL2", package: rootPackage),
-            ]
-        ),
-        .executableTarget(
-            name: "docs-clients",
-            dependencies: [
-                .product(name: "StrataPostgres", package: rootPackage),
-                .product(name: "StrataRedis", package: rootPackage),
-            ]
-        ),
-        .executableTarget(
-            name: "docs-invalidation",
-            dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "StrataInvalidation", package: rootPackage),
-                .product(name: "StrataMem", package: rootPackage),
-            ]
-        ),
-        .executableTarget(
-            name: "docs-l1",
-            dependencies: [
-                .product(name: "StrataMem", package: rootPackage),
-            ]
-        ),
-        .executableTarget(
-            name: "docs-l2",
-            dependencies: [
-                .product(name: "StrataL2", package: rootPackage),
-            ]
-        ),
-        .executableTarget(
-            name: "docs-tiered",
-            dependencies: [
-                .product(name: "Strata", package: rootPackage),
-                .product(name: "StrataInvalidation", package: rootPackage),
-                .product(name: "StrataL2", package: rootPackage),
-            ]
-        ),
+        // The other snippets of the README and of docs/*.md, each with stand-ins for its
+        // surroundings: built, not run.
+        .executableTarget(name: "readme-l1", dependencies: strata("StrataMem")),
+        .executableTarget(name: "readme-tiered", dependencies: strata("Strata", "StrataInvalidation", "StrataL2")),
+        .executableTarget(name: "readme-subscribers", dependencies: service + strata("Strata", "StrataInvalidation", "StrataL2")),
+        .executableTarget(name: "docs-authorization", dependencies: service + strata("Strata", "StrataInvalidation", "StrataL2")),
+        .executableTarget(name: "docs-clients", dependencies: strata("StrataPostgres", "StrataRedis")),
+        .executableTarget(name: "docs-invalidation", dependencies: service + strata("StrataInvalidation", "StrataMem")),
+        .executableTarget(name: "docs-l1", dependencies: strata("StrataMem")),
+        .executableTarget(name: "docs-l2", dependencies: strata("StrataL2")),
+        .executableTarget(name: "docs-tiered", dependencies: strata("Strata", "StrataInvalidation", "StrataL2")),
     ]
 )
