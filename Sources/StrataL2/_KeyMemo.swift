@@ -22,7 +22,7 @@ final class _KeyPlan: @unchecked Sendable {
     let readCommands: [[RedisArgument]]
     /// `DEL lease`, the first command of a plain write.
     let leaseDelete: [RedisArgument]
-    /// What a batch sends for this key, formatted as RESP arguments once, in one array (a
+    /// What a batch sends for this key, formatted as RESP arguments once, in one buffer (a
     /// batch touches one allocation per key): `SET`, the value key (from
     /// ``valueWireStart``), the lease key (from ``leaseWireStart``), then ``slots`` as
     /// little-endian `UInt32`s (from ``slotsWireStart``, when the plan has slots). Raw
@@ -196,16 +196,7 @@ final class _KeyMemo: Sendable {
     /// The plans of `keys` (one lock for those already known, one for the new ones).
     func plans(_ keys: [String], layout: L2KeyLayout) throws(L2Error) -> [_KeyPlan] {
         // Usually all are known: one array, one pass.
-        let known: [_KeyPlan]? = state.withLock { state in
-            var known: [_KeyPlan] = []
-            known.reserveCapacity(keys.count)
-            for key in keys {
-                guard let plan = state.plans[key] else { return nil }
-                known.append(plan)
-            }
-            return known
-        }
-        if let known { return known }
+        if let known = state.withLock({ state in Self.knownPlans(keys, state) { _ in } }) { return known }
         var plans: [_KeyPlan?] = state.withLock { state in keys.map { state.plans[$0] } }
         var built: [(Int, _KeyPlan)] = []
         for (index, plan) in plans.enumerated() where plan == nil {
@@ -228,24 +219,27 @@ final class _KeyMemo: Sendable {
     /// is known (the usual case of a batch write), one lock and one pass over the plans.
     func plans(_ keys: [String], layout: L2KeyLayout, generations: inout [Int64], starts: inout [Int]) throws(L2Error) -> [_KeyPlan] {
         let known: [_KeyPlan]? = state.withLock { state in
-            var known: [_KeyPlan] = []
-            known.reserveCapacity(keys.count)
-            for key in keys {
-                // A plan in the table is of the current epoch (a new epoch empties the table).
-                guard let plan = state.plans[key] else {
-                    generations.removeAll(keepingCapacity: true)
-                    starts.removeAll(keepingCapacity: true)
-                    return nil
-                }
-                Self.appendKnownGenerations(plan, state, to: &generations, starts: &starts)
-                known.append(plan)
-            }
-            return known
+            Self.knownPlans(keys, state) { Self.appendKnownGenerations($0, state, to: &generations, starts: &starts) }
         }
         if let known { return known }
+        generations.removeAll(keepingCapacity: true)
+        starts.removeAll(keepingCapacity: true)
         let plans = try plans(keys, layout: layout)
         knownGenerations(plans, into: &generations, starts: &starts)
         return plans
+    }
+
+    /// The plans of `keys` when every one is in the table (so of the current epoch: a new
+    /// epoch empties it), each passed to `each` as it is found; nil when one is missing.
+    private static func knownPlans(_ keys: [String], _ state: borrowing State, _ each: (_KeyPlan) -> Void) -> [_KeyPlan]? {
+        var known: [_KeyPlan] = []
+        known.reserveCapacity(keys.count)
+        for key in keys {
+            guard let plan = state.plans[key] else { return nil }
+            each(plan)
+            known.append(plan)
+        }
+        return known
     }
 
     private static func slot(_ generationKey: String, _ state: inout State) -> Int {
