@@ -61,7 +61,7 @@ extension L2Cache {
         var batch = try writeBatch(entries)
         while !batch.isDone {
             let commands = try writeCommands(&batch, ttl: ttl)
-            switch guardedSync(commands, on: connection) {
+            switch guardedRawSync(commands, on: connection) {
             case .failure(let reason): fail(&batch, reason)
             case .success(let replies): apply(&batch, replies)
             }

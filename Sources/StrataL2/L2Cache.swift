@@ -188,7 +188,7 @@ public final class L2Cache: Sendable {
         var batch = try writeBatch(entries)
         while !batch.isDone {
             let commands = try writeCommands(&batch, ttl: ttl)
-            switch await guarded(commands) {
+            switch await guardedRaw(commands) {
             case .failure(let reason): fail(&batch, reason)
             case .success(let replies): apply(&batch, replies)
             }
@@ -787,27 +787,38 @@ public final class L2Cache: Sendable {
         batch.pending = []
     }
 
-    func apply(_ batch: inout _WriteBatch, _ replies: [RESPValue]) {
+    /// Reads the replies to ``writeCommands(_:ttl:)`` where they lie (`DEL`, one per
+    /// `SET`, the `MGET`): an entry whose stamped generations equal the ones read is
+    /// stored, the others are retried (``_WriteBatch``) or refused.
+    func apply(_ batch: inout _WriteBatch, _ replies: RedisRawReplies) {
         let count = batch.pending.count
-        guard replies.count == count + 2, let generationReplies = replies[count + 1].array else {
+        guard replies.count == count + 2, let generationCount = replies.elementCount(of: replies[count + 1]) else {
             counters.count(.redisFailure)
-            fail(&batch, .redisFailure("unexpected reply to a write pipeline: \(replies.last.map { "\($0)" } ?? "none")"))
+            let last = replies.count > 0 ? "\(replies.value(of: replies[replies.count - 1]))" : "none"
+            fail(&batch, .redisFailure("unexpected reply to a write pipeline: \(last)"))
             return
         }
+        let generationsReply = replies[count + 1]
+        let bytes = replies.bytes
         var current: [Int64] = []
-        current.reserveCapacity(generationReplies.count)
-        for reply in generationReplies { current.append(Self.parseGeneration(reply) ?? -1) }
+        current.reserveCapacity(generationCount)
+        for element in 0..<generationCount {
+            current.append(Self.parseGeneration(replies, replies.element(element, of: generationsReply), bytes: bytes) ?? -1)
+        }
         var next: [Int] = []
         var seen: [Int] = []
         seen.reserveCapacity(count)
         var offset = 0
+        var stored = 0, refused = 0
         for (position, index) in batch.pending.enumerated() {
             let start = batch.generationStarts[index]
             let count = batch.generationStarts[index + 1] - start
             defer { offset += count }
-            if case .error(let error) = replies[position + 1] {
+            let reply = replies[position + 1]
+            if replies.kind(of: reply) == .error {
                 counters.count(.redisFailure)
-                batch.outcomes[index] = .skipped(.redisFailure("\(error)"))
+                let message = replies.range(of: reply).map { String(decoding: bytes[$0], as: UTF8.self) } ?? "error"
+                batch.outcomes[index] = .skipped(.redisFailure("\(RedisError(serverReply: message))"))
                 continue
             }
             // Compare the generations read with the stamped ones, keeping the ones read.
@@ -822,15 +833,17 @@ public final class L2Cache: Sendable {
             }
             seen.append(index)
             if unchanged {
-                counters.count(.write)
+                stored += 1
                 batch.outcomes[index] = .stored
             } else if batch.attempt < 2 {
                 next.append(index)
             } else {
-                counters.count(.writeRefused)
+                refused += 1
                 batch.outcomes[index] = .refusedGenerationChanged
             }
         }
+        if stored > 0 { counters.count(.write, stored) }
+        if refused > 0 { counters.count(.writeRefused, refused) }
         memo.remember(batch.plans, at: seen, generations: batch.generations, starts: batch.generationStarts)
         batch.pending = next
         batch.attempt += 1

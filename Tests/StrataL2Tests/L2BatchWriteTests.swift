@@ -83,6 +83,39 @@ struct L2BatchWriteTests {
         await cache.close(); await connection.close()
     }
 
+    /// Redis refuses some of a batch's `SET`s (here an ACL user that may not write those
+    /// keys): each refused entry is skipped with Redis's own error, the others are stored,
+    /// on both paths.
+    @Test func setsRedisRefusesAreSkippedWithItsError() async throws {
+        let namespace = uniqueNamespace("bwacl")
+        let user = "strata-bwacl-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let admin = try await connectRedis()
+        _ = try await admin.send("ACL", "SETUSER", RedisArgument(user), "on", ">acl-pass", RedisArgument("~\(namespace)g:*"),
+                                 RedisArgument("~\(namespace)l:*"), RedisArgument("~\(namespace)v:ok:*"), "+@all")
+        defer { Task { _ = try? await admin.send("ACL", "DELUSER", RedisArgument(user)); await admin.close() } }
+        let cache = try makeCache("bwacl", namespace: namespace) { configuration in
+            configuration.redis.username = user
+            configuration.redis.password = "acl-pass"
+        }
+        let entries = Self.entries(4, prefix: "ok:item") + Self.entries(2, prefix: "no:item")
+        var configuration = cache.configuration.redis
+        configuration.commandTimeout = .seconds(5)
+        let connection = try await RedisConnection.connect(configuration)
+        for outcomes in [try await cache.setMany(entries, ttl: .seconds(60)), try cache.setManySync(entries, ttl: .seconds(60), on: connection)] {
+            #expect(outcomes[0..<4].allSatisfy { $0 == .stored })
+            for outcome in outcomes[4...] {
+                guard case .skipped(.redisFailure(let message)) = outcome else {
+                    Issue.record("expected the refused SET to be skipped, got \(outcome)")
+                    continue
+                }
+                #expect(message.contains("NOPERM"), "\(message)")
+            }
+        }
+        #expect(try await cache.getMany(entries[0..<4].map(\.key), as: Profile.self).map(\.value) == entries[0..<4].map { Optional($0.value) })
+        for entry in entries[4...] { #expect(try await !admin.exists(cache.layout.valueKey(entry.key))) }
+        await cache.close(); await connection.close()
+    }
+
     @Test func anOversizedValueFailsTheBatchBeforeAnythingIsWritten() async throws {
         let cache = try makeCache("bwbig") { $0.maximumValueSize = 300; $0.compressionThreshold = .max }
         let redis = try await connectRedis()
