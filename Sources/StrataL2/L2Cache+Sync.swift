@@ -20,6 +20,7 @@ extension L2Cache {
     }
 
     /// Blocking ``getMany(_:as:)`` on `connection`; see ``getSync(_:as:on:)``.
+    @_specialize(where T == [UInt8])   // blobs: a caller in another module would run the generic code
     public func getManySync<T: Decodable & Sendable>(_ keys: [String], as type: T.Type = T.self, on connection: RedisConnection) throws(L2Error) -> [L2Lookup<T>] {
         guard !keys.isEmpty else { return [] }
         let batch = try readBatch(keys)
@@ -56,6 +57,7 @@ extension L2Cache {
 
     /// Blocking ``setMany(_:ttl:)`` on `connection`; see ``getSync(_:as:on:)``.
     @discardableResult
+    @_specialize(where T == [UInt8])   // blobs: a caller in another module would run the generic code
     public func setManySync<T: Encodable & Sendable>(_ entries: [(key: String, value: T)], ttl: Duration, on connection: RedisConnection) throws(L2Error) -> [L2WriteOutcome] {
         guard !entries.isEmpty else { return [] }
         var batch = try writeBatch(entries)

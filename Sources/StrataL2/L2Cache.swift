@@ -114,6 +114,7 @@ public final class L2Cache: Sendable {
 
     /// Looks several keys up in one round trip (`MGET` of the values, `MGET` of the union
     /// of their covering generations). Results are in the order of `keys`.
+    @_specialize(where T == [UInt8])   // blobs: a caller in another module would run the generic code
     public func getMany<T: Decodable & Sendable>(_ keys: [String], as type: T.Type = T.self) async throws(L2Error) -> [L2Lookup<T>] {
         guard !keys.isEmpty else { return [] }
         let batch = try readBatch(keys)
@@ -183,6 +184,7 @@ public final class L2Cache: Sendable {
     /// Stores several values in one pipeline (a second one for keys whose generations
     /// changed since this instance last saw them). Outcomes are in the order of `entries`.
     @discardableResult
+    @_specialize(where T == [UInt8])   // blobs: a caller in another module would run the generic code
     public func setMany<T: Encodable & Sendable>(_ entries: [(key: String, value: T)], ttl: Duration) async throws(L2Error) -> [L2WriteOutcome] {
         guard !entries.isEmpty else { return [] }
         var batch = try writeBatch(entries)
