@@ -132,8 +132,9 @@ public final class L2Cache: Sendable {
     // MARK: Writes
 
     /// Stores `value` under `key` for `ttl`, stamped with the covering prefixes' current
-    /// generations (read and compared atomically by the write script), and removes any
-    /// lease on the key so an in-flight loader cannot overwrite this newer value.
+    /// generations (docs/l2.md, "Writes and generations"). Replacing the value voids any
+    /// lease taken over the old one, so an in-flight loader cannot overwrite this newer
+    /// value.
     ///
     /// - Throws: ``L2Error`` `.invalidKey`, `.encodingFailed`, `.valueTooLarge`
     ///   (nothing is written).
@@ -233,7 +234,7 @@ public final class L2Cache: Sendable {
 
     func fencedSetCommand(_ plan: _KeyPlan, envelope: [UInt8], ttl: Duration, generations: [Int64]) -> [RedisArgument] {
         _Scripts.fencedSet.command(
-            keys: [plan.valueArgument, plan.leaseArgument] + plan.generationArguments,
+            keys: [plan.valueArgument] + plan.generationArguments,
             arguments: [RedisArgument(envelope), RedisArgument(Self.milliseconds(ttl))] + generations.map { RedisArgument($0) })
     }
 
@@ -516,7 +517,7 @@ public final class L2Cache: Sendable {
         commands.appendArgument(Self.mget.bytes)
         var union = _GenerationUnion()
         for plan in plans {
-            commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: plan.wire[_KeyPlan.valueWireStart..<plan.leaseWireStart]), count: 1)
+            commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: plan.wire[_KeyPlan.valueWireStart..<plan.slotsWireStart]), count: 1)
             union.add(plan)
         }
         commands.append(union.mget)
@@ -594,9 +595,8 @@ public final class L2Cache: Sendable {
     }
 
     /// A batch write in progress (docs/l2.md, "Writes and generations"): one pipeline of
-    /// `DEL` of the pending entries' leases, a `SET … PX` per entry stamped with the
-    /// generations this instance knows, and an `MGET` of their generation keys read after
-    /// the `SET`s. An entry whose stamped generations equal the ones read is stored; the
+    /// a `SET … PX` per entry stamped with the generations this instance knows and an
+    /// `MGET` of their generation keys read after the `SET`s. An entry whose stamped generations equal the ones read is stored; the
     /// others were written stale-stamped (a reader treats them as misses) and are written
     /// again with the generations read, up to 3 attempts in all.
     ///
@@ -668,20 +668,11 @@ public final class L2Cache: Sendable {
         return batch
     }
 
-    static let del = RedisArgument("DEL")
     static let set = RedisArgument("SET")
     static let px = RedisArgument("PX")
 
     func writeCommands(_ batch: inout _WriteBatch, ttl: Duration) throws(L2Error) -> RedisCommandBuffer {
         var commands = RedisCommandBuffer(capacity: batch.payloads.count + batch.pending.count * 160 + 256)
-        // Leases first: a loader's write-back that comes after this cannot overwrite the
-        // newer value; one that comes before is overwritten by the SET.
-        commands.beginCommand(argumentCount: batch.pending.count + 1)
-        commands.appendArgument(Self.del.bytes)
-        for index in batch.pending {
-            let plan = batch.plans[index]
-            commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: plan.wire[plan.leaseWireStart..<plan.slotsWireStart]), count: 1)
-        }
         // `PX ttl`, the same for every entry: formatted once.
         let expiryArguments = RedisCommandBuffer.formatArgument(Self.px.bytes)
             + RedisCommandBuffer.formatArgument(Array(String(Self.milliseconds(ttl)).utf8))
@@ -695,7 +686,7 @@ public final class L2Cache: Sendable {
                         let plan = batch.plans[index]
                         commands.beginCommand(argumentCount: 5)
                         // `SET` and the value key.
-                        commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: plan.wire[..<plan.leaseWireStart]), count: 2)
+                        commands.appendFormattedArguments(UnsafeRawBufferPointer(rebasing: plan.wire[..<plan.slotsWireStart]), count: 2)
                         do throws(L2Error) {
                             try appendEnvelope(plan, payload: UnsafeRawBufferPointer(rebasing: payloads[batch.payloadStarts[index]..<batch.payloadStarts[index + 1]]),
                                                generations: UnsafeBufferPointer(rebasing: generations[batch.generationStarts[index]..<batch.generationStarts[index + 1]]),
@@ -744,10 +735,10 @@ public final class L2Cache: Sendable {
     }
 
     /// One entry's write attempt, as ``writeCommands(_:ttl:)`` builds it for a batch of one:
-    /// `DEL lease`, `SET value envelope PX ttl`, `MGET` of the generations.
+    /// `SET value envelope PX ttl`, `MGET` of the generations.
     func singleWriteCommands(_ plan: _KeyPlan, payload: [UInt8], generations: [Int64], ttl: Duration) throws(L2Error) -> [[RedisArgument]] {
         let envelope = try makeEnvelope(payload, generations: generations, plan: plan)
-        return [plan.leaseDelete, [Self.set, plan.valueArgument, RedisArgument(envelope), Self.px, RedisArgument(Self.milliseconds(ttl))],
+        return [[Self.set, plan.valueArgument, RedisArgument(envelope), Self.px, RedisArgument(Self.milliseconds(ttl))],
                 plan.readCommands[1]]
     }
 
@@ -760,11 +751,11 @@ public final class L2Cache: Sendable {
     /// What the replies to ``singleWriteCommands(_:payload:generations:ttl:)`` mean; the
     /// same rules as ``apply(_:_:)`` for a batch of one (at most 3 attempts).
     func singleWriteResult(_ plan: _KeyPlan, _ replies: [RESPValue], generations: [Int64], attempt: Int) -> _SingleWrite {
-        guard replies.count == 3, let generationReplies = replies[2].array else {
+        guard replies.count == 2, let generationReplies = replies[1].array else {
             counters.count(.redisFailure)
             return .done(.skipped(.redisFailure("unexpected reply to a write pipeline: \(replies.last.map { "\($0)" } ?? "none")")))
         }
-        if case .error(let error) = replies[1] {
+        if case .error(let error) = replies[0] {
             counters.count(.redisFailure)
             return .done(.skipped(.redisFailure("\(error)")))
         }
@@ -789,18 +780,18 @@ public final class L2Cache: Sendable {
         batch.pending = []
     }
 
-    /// Reads the replies to ``writeCommands(_:ttl:)`` where they lie (`DEL`, one per
-    /// `SET`, the `MGET`): an entry whose stamped generations equal the ones read is
+    /// Reads the replies to ``writeCommands(_:ttl:)`` where they lie (one per `SET`, then
+    /// the `MGET`): an entry whose stamped generations equal the ones read is
     /// stored, the others are retried (``_WriteBatch``) or refused.
     func apply(_ batch: inout _WriteBatch, _ replies: RedisRawReplies) {
         let count = batch.pending.count
-        guard replies.count == count + 2, let generationCount = replies.elementCount(of: replies[count + 1]) else {
+        guard replies.count == count + 1, let generationCount = replies.elementCount(of: replies[count]) else {
             counters.count(.redisFailure)
             let last = replies.count > 0 ? "\(replies.value(of: replies[replies.count - 1]))" : "none"
             fail(&batch, .redisFailure("unexpected reply to a write pipeline: \(last)"))
             return
         }
-        let generationsReply = replies[count + 1]
+        let generationsReply = replies[count]
         let bytes = replies.bytes
         var current: [Int64] = []
         current.reserveCapacity(generationCount)
@@ -816,7 +807,7 @@ public final class L2Cache: Sendable {
             let start = batch.generationStarts[index]
             let count = batch.generationStarts[index + 1] - start
             defer { offset += count }
-            let reply = replies[position + 1]
+            let reply = replies[position]
             if replies.kind(of: reply) == .error {
                 counters.count(.redisFailure)
                 let message = replies.range(of: reply).map { String(decoding: bytes[$0], as: UTF8.self) } ?? "error"

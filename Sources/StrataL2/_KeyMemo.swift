@@ -20,16 +20,13 @@ final class _KeyPlan: @unchecked Sendable {
     let epoch: Int
     /// A lookup's commands, built once: `GET value` and `MGET` of the generations.
     let readCommands: [[RedisArgument]]
-    /// `DEL lease`, the first command of a plain write.
-    let leaseDelete: [RedisArgument]
     /// What a batch sends for this key, formatted as RESP arguments once, in one buffer (a
     /// batch touches one allocation per key): `SET`, the value key (from
-    /// ``valueWireStart``), the lease key (from ``leaseWireStart``), then ``slots`` as
-    /// little-endian `UInt32`s (from ``slotsWireStart``, when the plan has slots). Raw
+    /// ``valueWireStart``), then ``slots`` as little-endian `UInt32`s (from
+    /// ``slotsWireStart``, where the value key ends; when the plan has slots). Raw
     /// memory owned by the plan (freed in `deinit`), so that reading it takes no reference
     /// count: a batch reads it for every entry.
     let wire: UnsafeRawBufferPointer
-    let leaseWireStart: Int
     let slotsWireStart: Int
     /// `generationKeys.count`, without touching that array.
     let generationCount: Int
@@ -50,12 +47,9 @@ final class _KeyPlan: @unchecked Sendable {
         self.slots = slots
         self.epoch = epoch
         readCommands = [[RedisArgument("GET"), valueArgument], [RedisArgument("MGET")] + generationArguments]
-        leaseDelete = [RedisArgument("DEL"), leaseArgument]
         var wire = RedisCommandBuffer.formatArgument(Array("SET".utf8))
         assert(wire.count == Self.valueWireStart)
         wire += RedisCommandBuffer.formatArgument(valueArgument.bytes)
-        leaseWireStart = wire.count
-        wire += RedisCommandBuffer.formatArgument(leaseArgument.bytes)
         slotsWireStart = wire.count
         for slot in slots { withUnsafeBytes(of: UInt32(truncatingIfNeeded: slot).littleEndian) { wire.append(contentsOf: $0) } }
         let owned = UnsafeMutableRawBufferPointer.allocate(byteCount: wire.count, alignment: 8)   // never empty: `SET` first

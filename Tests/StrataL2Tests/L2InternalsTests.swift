@@ -63,14 +63,13 @@ struct L2InternalsTests {
         }
     }
 
-    /// A plan's preformatted wire: `SET`, the value key and the lease key as RESP
-    /// arguments, then its slots; and its key checksum state.
+    /// A plan's preformatted wire: `SET` and the value key as RESP arguments, then its
+    /// slots; and its key checksum state.
     func checkWire(_ plan: _KeyPlan, sourceLocation: SourceLocation = #_sourceLocation) {
         func argument(_ bytes: [UInt8]) -> [UInt8] { Array("$\(bytes.count)\r\n".utf8) + bytes + [13, 10] }
         let set = argument(Array("SET".utf8))
         #expect(set.count == _KeyPlan.valueWireStart, sourceLocation: sourceLocation)
-        #expect(Array(plan.wire[..<plan.leaseWireStart]) == set + argument(plan.valueArgument.bytes), sourceLocation: sourceLocation)
-        #expect(Array(plan.wire[plan.leaseWireStart..<plan.slotsWireStart]) == argument(plan.leaseArgument.bytes), sourceLocation: sourceLocation)
+        #expect(Array(plan.wire[..<plan.slotsWireStart]) == set + argument(plan.valueArgument.bytes), sourceLocation: sourceLocation)
         #expect(plan.slotCount == plan.slots.count, sourceLocation: sourceLocation)
         #expect((0..<plan.slotCount).map { plan.slot($0, in: plan.wire) } == plan.slots, sourceLocation: sourceLocation)
         let data: [UInt8] = [1, 2, 3, 250]

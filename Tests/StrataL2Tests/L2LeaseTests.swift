@@ -63,15 +63,65 @@ struct L2LeaseTests {
         await cache.close(); await worker.close()
     }
 
-    /// A plain set during a load removes the lease: the loader's older value does not overwrite it.
+    /// A plain set during a load replaces the value the lease was taken over: the loader's
+    /// older value does not overwrite it, and the loader gives its lease up.
     @Test func setDuringLoadWins() async throws {
         let namespace = uniqueNamespace("setwins")
         let writer = try makeCache("setwins", namespace: namespace)
         let hooks = L2Hooks(beforeWriteBack: { key in _ = try? await writer.set(key, value: Decision.deny, ttl: .seconds(60)) })
         let loader = try makeCache("setwins", namespace: namespace, hooks: hooks)
+        let redis = try await connectRedis()
         let loaded = try await loader.load("authz:user:5", as: Decision.self, ttl: .seconds(60)) { .allow }
         #expect(loaded.source == .loaded(write: .refusedLeaseLost))
         #expect(try await writer.get("authz:user:5", as: Decision.self).value == .deny)
+        #expect(try await !redis.exists(loader.layout.leaseKey("authz:user:5")))
+        await writer.close(); await loader.close(); await redis.close()
+    }
+
+    /// The same through a batch: every key a `setMany` (async or blocking) writes during
+    /// loads of those keys keeps the batch's value.
+    @Test(arguments: [false, true])
+    func setManyDuringLoadWins(blocking: Bool) async throws {
+        let namespace = uniqueNamespace("setmanywins")
+        let writer = try makeCache("setmanywins", namespace: namespace)
+        let keys = (0..<4).map { "authz:user:\($0 + 60)" }
+        let connection = try await connectRedis()
+        let hooks = L2Hooks(beforeWriteBack: { key in
+            guard key == keys[0] else { return }
+            let entries = keys.map { (key: $0, value: Decision.deny) }
+            if blocking {
+                _ = try? writer.setManySync(entries, ttl: .seconds(60), on: connection)
+            } else {
+                _ = try? await writer.setMany(entries, ttl: .seconds(60))
+            }
+        })
+        let loader = try makeCache("setmanywins", namespace: namespace, hooks: hooks)
+        let loaded = try await loader.load(keys[0], as: Decision.self, ttl: .seconds(60)) { .allow }
+        #expect(loaded.source == .loaded(write: .refusedLeaseLost))
+        #expect(try await writer.getMany(keys, as: Decision.self).map(\.value) == keys.map { _ in Decision.deny })
+        #expect(try await !connection.exists(loader.layout.leaseKey(keys[0])))
+        await writer.close(); await loader.close(); await connection.close()
+    }
+
+    /// A value whose generations went stale is loaded again under a lease taken over it: with
+    /// nothing in between the loaded value replaces it; a set in between wins.
+    @Test func loadOverAStaleValue() async throws {
+        let namespace = uniqueNamespace("overstale")
+        let writer = try makeCache("overstale", namespace: namespace)
+        let interfere = Mutex(false)
+        let hooks = L2Hooks(beforeWriteBack: { key in
+            if interfere.withLock({ $0 }) { _ = try? await writer.set(key, value: Decision.deny, ttl: .seconds(60)) }
+        })
+        let loader = try makeCache("overstale", namespace: namespace, hooks: hooks)
+        for (key, expected) in [("authz:team:3:user:1", Decision.allow), ("authz:team:3:user:2", Decision.deny)] {
+            interfere.withLock { $0 = expected == .deny }
+            #expect(try await writer.set(key, value: Decision.deny, ttl: .seconds(60)) == .stored)
+            try await writer.invalidate(prefix: "authz:team:3:*")   // the stored value is stale now, still in Redis
+            #expect(try await loader.get(key, as: Decision.self).isMiss)
+            let loaded = try await loader.load(key, as: Decision.self, ttl: .seconds(60)) { .allow }
+            #expect(loaded.source == .loaded(write: expected == .allow ? .stored : .refusedLeaseLost), "\(key)")
+            #expect(try await writer.get(key, as: Decision.self).value == expected, "\(key)")
+        }
         await writer.close(); await loader.close()
     }
 
