@@ -612,7 +612,9 @@ public final class L2Cache: Sendable {
         /// the ones read.
         var generations: [Int64] = []
         var generationStarts: [Int] = []
-        var outcomes: [L2WriteOutcome?] = []
+        /// What became of each entry; entries still pending hold `.refusedGenerationChanged`
+        /// (what they come to if no attempt is left).
+        var outcomes: [L2WriteOutcome] = []
         var pending: [Int] = []
         var attempt = 0
         /// Where each pending entry's generations are in the last `MGET` reply, entry
@@ -620,7 +622,7 @@ public final class L2Cache: Sendable {
         var positions: [Int] = []
 
         var isDone: Bool { pending.isEmpty }
-        var results: [L2WriteOutcome] { outcomes.map { $0 ?? .refusedGenerationChanged } }
+        var results: [L2WriteOutcome] { outcomes }
 
         func payload(_ index: Int) -> ArraySlice<UInt8> { payloads[payloadStarts[index]..<payloadStarts[index + 1]] }
 
@@ -663,7 +665,7 @@ public final class L2Cache: Sendable {
             }
         }
         batch.payloadStarts.append(batch.payloads.count)
-        batch.outcomes = Array(repeating: nil, count: entries.count)
+        batch.outcomes = Array(repeating: .refusedGenerationChanged, count: entries.count)
         batch.pending = Array(batch.plans.indices)
         return batch
     }
@@ -793,50 +795,55 @@ public final class L2Cache: Sendable {
         }
         let generationsReply = replies[count]
         let bytes = replies.bytes
-        var current: [Int64] = []
-        current.reserveCapacity(generationCount)
-        for element in 0..<generationCount {
-            current.append(Self.parseGeneration(replies, replies.element(element, of: generationsReply), bytes: bytes) ?? -1)
-        }
         var next: [Int] = []
-        var seen: [Int] = []
-        seen.reserveCapacity(count)
-        var offset = 0
+        var failed = false
         var stored = 0, refused = 0
-        for (position, index) in batch.pending.enumerated() {
-            let start = batch.generationStarts[index]
-            let count = batch.generationStarts[index + 1] - start
-            defer { offset += count }
-            let reply = replies[position]
-            if replies.kind(of: reply) == .error {
-                counters.count(.redisFailure)
-                let message = replies.range(of: reply).map { String(decoding: bytes[$0], as: UTF8.self) } ?? "error"
-                batch.outcomes[index] = .skipped(.redisFailure("\(RedisError(serverReply: message))"))
-                continue
+        // The generations read, on the stack (a batch shares few prefixes).
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: generationCount) { current in
+            for element in 0..<generationCount {
+                current[element] = Self.parseGeneration(replies, replies.element(element, of: generationsReply), bytes: bytes) ?? -1
             }
-            // Compare the generations read with the stamped ones, keeping the ones read.
-            var unchanged = true
-            for slot in 0..<count {
-                let reply = batch.positions[offset + slot]
-                let fresh = reply < current.count ? current[reply] : -1
-                if fresh != batch.generations[start + slot] {
-                    unchanged = false
-                    batch.generations[start + slot] = fresh
+            var offset = 0
+            for (position, index) in batch.pending.enumerated() {
+                let start = batch.generationStarts[index]
+                let count = batch.generationStarts[index + 1] - start
+                defer { offset += count }
+                let reply = replies[position]
+                if replies.kind(of: reply) == .error {
+                    counters.count(.redisFailure)
+                    let message = replies.range(of: reply).map { String(decoding: bytes[$0], as: UTF8.self) } ?? "error"
+                    batch.outcomes[index] = .skipped(.redisFailure("\(RedisError(serverReply: message))"))
+                    failed = true
+                    continue
                 }
-            }
-            seen.append(index)
-            if unchanged {
-                stored += 1
-                batch.outcomes[index] = .stored
-            } else if batch.attempt < 2 {
-                next.append(index)
-            } else {
-                refused += 1
-                batch.outcomes[index] = .refusedGenerationChanged
+                // Compare the generations read with the stamped ones, keeping the ones read.
+                var unchanged = true
+                for slot in 0..<count {
+                    let reply = batch.positions[offset + slot]
+                    let fresh = reply < generationCount ? current[reply] : -1
+                    if fresh != batch.generations[start + slot] {
+                        unchanged = false
+                        batch.generations[start + slot] = fresh
+                    }
+                }
+                if unchanged {
+                    stored += 1
+                    batch.outcomes[index] = .stored
+                } else if batch.attempt < 2 {
+                    next.append(index)
+                } else {
+                    refused += 1
+                    batch.outcomes[index] = .refusedGenerationChanged
+                }
             }
         }
         if stored > 0 { counters.count(.write, stored) }
         if refused > 0 { counters.count(.writeRefused, refused) }
+        // The generations read are recorded for every entry Redis did not refuse.
+        let seen = !failed ? batch.pending : batch.pending.filter { index in
+            if case .skipped = batch.outcomes[index] { return false }
+            return true
+        }
         memo.remember(batch.plans, at: seen, generations: batch.generations, starts: batch.generationStarts)
         batch.pending = next
         batch.attempt += 1
