@@ -796,7 +796,9 @@ public final class L2Cache: Sendable {
         let generationsReply = replies[count]
         let bytes = replies.bytes
         var next: [Int] = []
-        var failed = false
+        /// Entries whose generations read differ from the stamped ones (which came from the
+        /// memo): only these tell the memo something new.
+        var changed: [Int] = []
         var stored = 0, refused = 0
         // The generations read, on the stack (a batch shares few prefixes).
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: generationCount) { current in
@@ -813,7 +815,6 @@ public final class L2Cache: Sendable {
                     counters.count(.redisFailure)
                     let message = replies.range(of: reply).map { String(decoding: bytes[$0], as: UTF8.self) } ?? "error"
                     batch.outcomes[index] = .skipped(.redisFailure("\(RedisError(serverReply: message))"))
-                    failed = true
                     continue
                 }
                 // Compare the generations read with the stamped ones, keeping the ones read.
@@ -829,7 +830,10 @@ public final class L2Cache: Sendable {
                 if unchanged {
                     stored += 1
                     batch.outcomes[index] = .stored
-                } else if batch.attempt < 2 {
+                    continue
+                }
+                changed.append(index)
+                if batch.attempt < 2 {
                     next.append(index)
                 } else {
                     refused += 1
@@ -839,12 +843,7 @@ public final class L2Cache: Sendable {
         }
         if stored > 0 { counters.count(.write, stored) }
         if refused > 0 { counters.count(.writeRefused, refused) }
-        // The generations read are recorded for every entry Redis did not refuse.
-        let seen = !failed ? batch.pending : batch.pending.filter { index in
-            if case .skipped = batch.outcomes[index] { return false }
-            return true
-        }
-        memo.remember(batch.plans, at: seen, generations: batch.generations, starts: batch.generationStarts)
+        memo.remember(batch.plans, at: changed, generations: batch.generations, starts: batch.generationStarts)
         batch.pending = next
         batch.attempt += 1
     }
