@@ -61,6 +61,8 @@ final class _BinaryWriter {
     /// `encode`), so one writer and one buffer serve a batch of values. On error `buffer`
     /// is as it was.
     func append<T: Encodable>(_ value: T, to buffer: inout [UInt8]) throws {
+        // Scalars, strings, bytes…: written straight into `buffer`, no writer state involved.
+        if _Binary.writeFast(value, &buffer) { return }
         reset()
         swap(&out, &buffer)
         defer { swap(&out, &buffer) }
