@@ -68,7 +68,7 @@ extension L2Cache {
             case .success(let replies): apply(&batch, replies)
             }
         }
-        return batch.results
+        return batch.outcomes
     }
 
     /// One pipeline on `connection` through the breaker, retrying EVALSHA that hit

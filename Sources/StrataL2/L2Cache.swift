@@ -196,7 +196,7 @@ public final class L2Cache: Sendable {
             case .success(let replies): apply(&batch, replies)
             }
         }
-        return batch.results
+        return batch.outcomes
     }
 
     // MARK: Invalidation
@@ -596,9 +596,10 @@ public final class L2Cache: Sendable {
 
     /// A batch write in progress (docs/l2.md, "Writes and generations"): one pipeline of
     /// a `SET … PX` per entry stamped with the generations this instance knows and an
-    /// `MGET` of their generation keys read after the `SET`s. An entry whose stamped generations equal the ones read is stored; the
-    /// others were written stale-stamped (a reader treats them as misses) and are written
-    /// again with the generations read, up to 3 attempts in all.
+    /// `MGET` of their generation keys read after the `SET`s. An entry whose stamped
+    /// generations equal the ones read is stored; the others were written stale-stamped (a
+    /// reader treats them as misses) and are written again with the generations read, up
+    /// to 3 attempts in all.
     ///
     /// Payloads and generations are kept one after another in one array each (no array per
     /// entry); the commands are formatted as they are built, each envelope in place.
@@ -622,7 +623,6 @@ public final class L2Cache: Sendable {
         var positions: [Int] = []
 
         var isDone: Bool { pending.isEmpty }
-        var results: [L2WriteOutcome] { outcomes }
 
         func payload(_ index: Int) -> ArraySlice<UInt8> { payloads[payloadStarts[index]..<payloadStarts[index + 1]] }
 
@@ -796,8 +796,8 @@ public final class L2Cache: Sendable {
         let generationsReply = replies[count]
         let bytes = replies.bytes
         var next: [Int] = []
-        /// Entries whose generations read differ from the stamped ones (which came from the
-        /// memo): only these tell the memo something new.
+        // Entries whose generations read differ from the stamped ones (which came from the
+        // memo): only these tell the memo something new.
         var changed: [Int] = []
         var stored = 0, refused = 0
         // The generations read, on the stack (a batch shares few prefixes).
