@@ -135,7 +135,10 @@ struct L2LeaseTests {
         let key = "authz:user:77"
         async let a = first.load(key, as: Int.self, ttl: .seconds(60)) {
             calls.increment()
-            try await Task.sleep(for: .milliseconds(300))
+            // Load until the second instance has found the lease held (a fixed delay can run
+            // out before it gets there when other tests keep the machine busy).
+            let until = ContinuousClock.now + .seconds(5)
+            while second.statistics.leaseContentions == 0, ContinuousClock.now < until { try await Task.sleep(for: .milliseconds(5)) }
             return 1
         }
         // Start the second loader once the first holds the lease.
