@@ -811,10 +811,10 @@ public final class L2Cache: Sendable {
                 let count = batch.generationStarts[index + 1] - start
                 defer { offset += count }
                 let reply = replies[position]
-                if replies.kind(of: reply) == .error {
+                // (The kind first: a status reply is not turned into a value.)
+                if replies.kind(of: reply) == .error, case .error(let error) = replies.value(of: reply) {
                     counters.count(.redisFailure)
-                    let message = replies.range(of: reply).map { String(decoding: bytes[$0], as: UTF8.self) } ?? "error"
-                    batch.outcomes[index] = .skipped(.redisFailure("\(RedisError(serverReply: message))"))
+                    batch.outcomes[index] = .skipped(.redisFailure("\(error)"))
                     continue
                 }
                 // Compare the generations read with the stamped ones, keeping the ones read.
